@@ -1,0 +1,52 @@
+"""Per-file scan results cached by (tool version, spec, file content), outside the audited tree."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from leveraudit import __version__
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("LEVERAUDIT_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    return Path(base) / ("" if os.environ.get("LEVERAUDIT_CACHE_DIR") else "leveraudit") if base else Path.home() / ".cache" / "leveraudit"
+
+
+class FactCache:
+    def __init__(self, directory: Path | None, spec_fingerprint: str) -> None:
+        self.directory = directory
+        self.prefix = hashlib.sha256(f"{__version__}\0{spec_fingerprint}".encode()).hexdigest()[:16]
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, digest: str) -> Path:
+        assert self.directory is not None
+        return self.directory / self.prefix / digest[:2] / f"{digest}.json"
+
+    def get(self, digest: str) -> dict | None:
+        if self.directory is None:
+            return None
+        try:
+            data = json.loads(self._path(digest).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return data
+
+    def put(self, digest: str, data: dict) -> None:
+        if self.directory is None:
+            return
+        path = self._path(digest)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(data, stream)
+            os.replace(temp, path)
+        except OSError:
+            pass  # a read-only or full cache only costs speed

@@ -1,0 +1,169 @@
+"""What every check kind shares: facts, outcomes, localized messages, aggregation.
+
+A kind is one small class with three steps, so per-file work can be cached and parallelised:
+`relevant` (a cheap text test deciding whether a file must be parsed), `scan` (per parsed file,
+JSON-serialisable facts) and `evaluate` (all facts of the tree -> an outcome with evidence).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from leveraudit.extract.cli import CliOption
+from leveraudit.extract.module import ParsedModule
+
+PASS, FAIL, PARTIAL, ERROR = "pass", "fail", "partial", "error"
+
+
+def L(en: str, zh: str | None = None) -> dict[str, str]:
+    """A message in both report languages."""
+    return {"en": en, "zh": zh if zh is not None else en}
+
+
+@dataclass
+class Evidence:
+    path: str
+    line: int
+    end_line: int
+    status: str  # pass | fail | warn | info
+    message: dict[str, str]
+    code: str = ""
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Outcome:
+    status: str
+    message: dict[str, str]
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """Tree-wide facts every check may consult."""
+
+    cli: list[CliOption]
+    parse_failures: list[Any] = field(default_factory=list)
+
+    def options(self, dest: str, files=None) -> list[CliOption]:
+        found = [o for o in self.cli if o.dest == dest]
+        if files is not None:
+            found = [o for o in found if files.matches(o.path)]
+        return found
+
+
+def evidence_for(module: ParsedModule, node, status: str, message: dict[str, str]) -> dict:
+    start, end = module.lines(node)
+    return {"path": module.rel, "line": start, "end_line": end, "status": status, "message": message,
+            "code": module.snippet(node)}
+
+
+def to_evidence(fact: dict) -> Evidence:
+    return Evidence(fact["path"], fact["line"], fact.get("end_line", fact["line"]), fact["status"], fact["message"],
+                    fact.get("code", ""))
+
+
+def aggregate(statuses: list[str]) -> str:
+    if not statuses:
+        return FAIL
+    if all(s == PASS for s in statuses):
+        return PASS
+    if any(s == PASS for s in statuses) or any(s == PARTIAL for s in statuses):
+        return PARTIAL
+    return FAIL
+
+
+def names_in_glob(glob: str) -> list[str]:
+    """The literal identifier parts of a qualified-name glob (for the text pre-filter)."""
+    return [part for part in re.split(r"[.]", glob) if part and not re.search(r"[*?\[\]]", part)]
+
+
+def text_has_all(text: str, words) -> bool:
+    return all(word in text for word in words)
+
+
+_IDENT = re.compile(r"(?<![$\w])([A-Za-z_][A-Za-z0-9_]*)")
+_KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "while", "return", "raise", "continue", "break",
+             "def", "class", "lambda", "None", "True", "False", "pass", "with", "as", "from", "import", "async",
+             "await", "yield", "elif", "try", "except", "finally", "del", "global", "nonlocal", "assert", "range",
+             "len", "print", "self"}
+
+
+def pattern_words(pattern: str) -> set[str]:
+    """Identifiers and string contents a pattern needs a file to contain."""
+    stripped = re.sub(r"\$[A-Za-z_][A-Za-z0-9_]*", " ", pattern)
+    words = {w for w in _IDENT.findall(re.sub(r"(['\"]).*?\1", " ", stripped)) if w not in _KEYWORDS}
+    words |= {s for _, s in re.findall(r"(['\"])(.*?)\1", stripped) if s}
+    return words
+
+
+class CheckKind:
+    kind: ClassVar[str]
+    needs_cli: ClassVar[bool] = False
+
+    def cli_dests(self, check) -> set[str]:
+        return set()
+
+    def relevant(self, check, text: str) -> bool:
+        raise NotImplementedError
+
+    def scan(self, check, module: ParsedModule) -> list[dict]:
+        return []
+
+    def evaluate(self, check, facts: list[dict], ctx: Context) -> Outcome:
+        raise NotImplementedError
+
+
+def describe_value(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def constraint_failures(constraint, value: Any, known: bool, ctx: Context | None = None, program: str | None = None,
+                        files=None) -> list[str]:
+    """Which parts of a Constraint a statically known value violates (empty list: satisfied)."""
+    if constraint is None or constraint.is_empty():
+        return []
+    if not known:
+        return ["the value is not a literal, so it cannot be checked statically"]
+    problems = []
+    if constraint.equals is not None and not _same(value, constraint.equals):
+        problems.append(f"expected == {describe_value(constraint.equals)}")
+    if constraint.in_ is not None and not any(_same(value, v) for v in constraint.in_):
+        problems.append(f"expected one of {constraint.in_!r}")
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    for name, symbol, test in (("lt", "<", lambda a, b: a < b), ("le", "<=", lambda a, b: a <= b),
+                               ("gt", ">", lambda a, b: a > b), ("ge", ">=", lambda a, b: a >= b)):
+        bound = getattr(constraint, name)
+        if bound is None:
+            continue
+        if not numeric:
+            problems.append(f"expected a number {symbol} {bound}")
+        elif not test(value, bound):
+            problems.append(f"expected {symbol} {bound}")
+    for name, symbol, test in (("lt_option", "<", lambda a, b: a < b), ("le_option", "<=", lambda a, b: a <= b)):
+        other = getattr(constraint, name)
+        if other is None or ctx is None:
+            continue
+        candidates = ctx.options(other, files)
+        same_program = [o for o in candidates if o.program == program] or candidates
+        if not same_program:
+            problems.append(f"no option --{other} to compare with")
+            continue
+        reference = same_program[0]
+        if not reference.default_known or not isinstance(reference.default, (int, float)):
+            problems.append(f"--{other} has no literal numeric default")
+        elif not numeric or not test(value, reference.default):
+            problems.append(f"expected {symbol} --{other} ({reference.default})")
+    return problems
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b

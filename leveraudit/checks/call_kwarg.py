@@ -1,0 +1,71 @@
+"""`call_kwarg`: every call of a callee passes a keyword (optionally with a value pattern).
+
+Callees resolve through `import m as a` and `from m import C as D`; `callee` matches the resolved
+dotted name, its last part, or a glob. A call that forwards `**kwargs` cannot be verified
+statically and does not pass. Fewer than `min_count` calls never pass.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+import libcst as cst
+
+from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for, to_evidence
+from leveraudit.extract.pattern import compile_pattern, find
+
+
+def callee_matches(resolved: str, written: str, glob: str) -> bool:
+    for name in {resolved, written}:
+        if not name:
+            continue
+        if fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(name.rsplit(".", 1)[-1], glob):
+            return True
+        if name.endswith("." + glob):
+            return True
+    return False
+
+
+class CallKwargKind(CheckKind):
+    kind = "call_kwarg"
+
+    def relevant(self, check, text):
+        return check.callee.rsplit(".", 1)[-1].strip("*") in text
+
+    def scan(self, check, module):
+        value_pattern = compile_pattern(check.value) if check.value else None
+        facts = []
+        for call in module.calls:
+            written = module.snippet(call.func, 200)
+            if not callee_matches(module.resolve(call.func), written, check.callee):
+                continue
+            keyword = next((a for a in call.args if a.keyword is not None and a.keyword.value == check.keyword), None)
+            name = written
+            if keyword is None:
+                forwards = any(a.star == "**" for a in call.args)
+                note = " (only `**` forwarding, not verifiable)" if forwards else ""
+                facts.append(evidence_for(module, call, FAIL, L(
+                    f"`{name}(...)` does not pass `{check.keyword}=`{note}",
+                    f"`{name}(...)` 没有传入 `{check.keyword}=`{'（只有 ** 转发，无法静态确认）' if forwards else ''}")))
+            elif value_pattern is not None and next(find(value_pattern, keyword.value), None) is None:
+                facts.append(evidence_for(module, keyword, FAIL, L(
+                    f"`{name}(...)` passes `{module.snippet(keyword, 80)}`, expected `{check.keyword}={check.value}`",
+                    f"`{name}(...)` 传入的是 `{module.snippet(keyword, 80)}`，应为 `{check.keyword}={check.value}`")))
+            else:
+                facts.append(evidence_for(module, keyword, PASS, L(
+                    f"`{name}(...)` passes `{module.snippet(keyword, 80)}`", f"`{name}(...)` 传入了 `{module.snippet(keyword, 80)}`")))
+        return facts
+
+    def evaluate(self, check, facts, ctx):
+        evidence = [to_evidence(f) for f in facts]
+        if not evidence:
+            return Outcome(FAIL, L(f"no call of `{check.callee}` found", f"找不到 `{check.callee}` 的调用"))
+        passing = sum(e.status == PASS for e in evidence)
+        status = aggregate([e.status for e in evidence])
+        if status == PASS and len(evidence) < check.min_count:
+            status = PARTIAL
+        message = L(f"{passing}/{len(evidence)} calls of `{check.callee}` pass `{check.keyword}`"
+                    + (f" (at least {check.min_count} expected)" if len(evidence) < check.min_count else ""),
+                    f"`{check.callee}` 的 {len(evidence)} 处调用中 {passing} 处传入了 `{check.keyword}`"
+                    + (f"（至少需要 {check.min_count} 处）" if len(evidence) < check.min_count else ""))
+        return Outcome(status, message, evidence)

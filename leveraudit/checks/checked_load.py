@@ -1,0 +1,169 @@
+"""`checked_load`: every state-dict load in scope is checked.
+
+In scope: calls named in `calls` (default `load_state_dict`) inside a def matching `inside`, or in
+a function that mentions one of `mentions` (e.g. `sft_ckpt`). A load passes when it is strict
+(`strict=True` or no `strict=` at all), or when, with `strict=False`:
+
+* `kept_result`: the result is bound (`missing, unexpected = m.load_state_dict(...)` or
+  `result = ...` then `result.missing_keys`);
+* `reports_missing` / `reports_unexpected`: a print, logger, warning or raise after the load
+  mentions the missing / unexpected keys (directly or through a loop over them);
+* `raises_on_missing`: a `raise` under an `if` whose test depends on the missing keys (directly,
+  or through a name computed from them), or an `assert` on them.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from leveraudit.checks.base import (FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for,
+                                    to_evidence)
+from leveraudit.checks.call_kwarg import callee_matches
+from leveraudit.extract.module import dotted_name
+from leveraudit.extract.pattern import mentions, walk
+
+_REPORTERS = ("print", "warn", "warning", "info", "error", "debug", "log", "exception", "critical", "echo", "secho",
+              "write")
+
+_REQUIREMENT_TEXT = {
+    "kept_result": ("its result is kept", "保留了返回值"),
+    "reports_missing": ("missing keys are reported", "打印了缺失参数"),
+    "reports_unexpected": ("unexpected keys are reported", "打印了多余参数"),
+    "raises_on_missing": ("a raise depends on the missing keys", "缺失参数时会 raise"),
+}
+
+
+def _bound_names(module, call) -> tuple[str | None, str | None, str | None]:
+    """(missing name, unexpected name, result name) bound from the load's result."""
+    parent = module.parent(call)
+    if isinstance(parent, cst.Assign) and parent.value is call:
+        target = parent.targets[0].target
+        if isinstance(target, (cst.Tuple, cst.List)):
+            names = [dotted_name(e.value) or None for e in target.elements]
+            return (names[0] if names else None, names[1] if len(names) > 1 else None, None)
+        name = dotted_name(target)
+        return (None, None, name or None)
+    if isinstance(parent, cst.AnnAssign) and parent.value is call:
+        return (None, None, dotted_name(parent.target) or None)
+    return (None, None, None)
+
+
+def _reported(module, statements, names: set[str]) -> bool:
+    for statement in statements:
+        for node in walk(statement):
+            if isinstance(node, cst.Call):
+                callee = module.resolve(node.func).rsplit(".", 1)[-1]
+                if callee in _REPORTERS and mentions(node, names):
+                    return True
+            if isinstance(node, cst.Raise) and node.exc is not None and mentions(node.exc, names):
+                return True
+            if isinstance(node, cst.For) and mentions(node.iter, names):
+                if any(isinstance(n, cst.Call) and module.resolve(n.func).rsplit(".", 1)[-1] in _REPORTERS
+                       for n in walk(node.body)):
+                    return True
+    return False
+
+
+def _derived(statements, names: set[str]) -> set[str]:
+    """Names assigned from expressions that mention `names` (one step of data flow, repeated)."""
+    result = set(names)
+    for _ in range(3):
+        for statement in statements:
+            for node in walk(statement):
+                if isinstance(node, cst.Assign) and mentions(node.value, result):
+                    for target in node.targets:
+                        for sub in walk(target.target):
+                            if isinstance(sub, cst.Name):
+                                result.add(sub.value)
+    return result
+
+
+def _raises_on(statements, names: set[str]) -> bool:
+    derived = _derived(statements, names)
+    for statement in statements:
+        for node in walk(statement):
+            if isinstance(node, cst.If) and mentions(node.test, derived):
+                if any(isinstance(n, cst.Raise) for n in walk(node.body)):
+                    return True
+            if isinstance(node, cst.Assert) and mentions(node.test, derived):
+                return True
+    return False
+
+
+def _following_statements(module, call) -> list[cst.CSTNode]:
+    function = module.enclosing_function(call)
+    if function is None:
+        return [module.tree]
+    return [function.body]
+
+
+class CheckedLoadKind(CheckKind):
+    kind = "checked_load"
+
+    def relevant(self, check, text):
+        return any(c in text for c in check.calls)
+
+    def _in_scope(self, check, module, call) -> bool:
+        if check.inside and module.is_inside(call, check.inside):
+            return True
+        if check.mentions:
+            function = module.enclosing_function(call)
+            if function is not None and mentions(function, set(check.mentions)):
+                return True
+        return False
+
+    def scan(self, check, module):
+        facts = []
+        for call in module.calls:
+            if not isinstance(call.func, (cst.Attribute, cst.Name)):
+                continue
+            written = module.snippet(call.func, 120)
+            if not any(callee_matches(module.resolve(call.func), written, c) for c in check.calls):
+                continue
+            if not self._in_scope(check, module, call):
+                continue
+            facts.append(self._judge(check, module, call))
+        return facts
+
+    def _judge(self, check, module, call):
+        function = module.enclosing_function(call)
+        where = module.qualname(function) if function is not None else "<module>"
+        strict = next((a for a in call.args if a.keyword is not None and a.keyword.value == "strict"), None)
+        strict_value = module.literal(strict.value) if strict is not None else (True, True)
+        if strict_value == (True, True):
+            return evidence_for(module, call, PASS, L(f"`{where}`: strict load (mismatches raise)",
+                                                      f"`{where}`：严格加载（不匹配时直接报错）"))
+        missing, unexpected, result = _bound_names(module, call)
+        statements = _following_statements(module, call)
+        missing_names = {n for n in (missing,) if n} | ({"missing_keys"} if result else set())
+        unexpected_names = {n for n in (unexpected,) if n} | ({"unexpected_keys"} if result else set())
+        if result:
+            missing_names.add(result)
+        have = {
+            "kept_result": bool(missing or unexpected or result),
+            "reports_missing": bool(missing_names) and _reported(module, statements, missing_names),
+            "reports_unexpected": bool(unexpected_names) and _reported(module, statements, unexpected_names),
+            "raises_on_missing": bool(missing_names) and _raises_on(statements, missing_names),
+        }
+        lacking = [r for r in check.require if not have[r]]
+        if lacking:
+            return evidence_for(module, call, FAIL, L(
+                f"`{where}`: strict=False load, but not: " + ", ".join(_REQUIREMENT_TEXT[r][0] for r in lacking),
+                f"`{where}`：strict=False 加载，但缺少：" + "、".join(_REQUIREMENT_TEXT[r][1] for r in lacking)))
+        return evidence_for(module, call, PASS, L(
+            f"`{where}`: strict=False load with " + ", ".join(_REQUIREMENT_TEXT[r][0] for r in check.require),
+            f"`{where}`：strict=False 加载，且" + "、".join(_REQUIREMENT_TEXT[r][1] for r in check.require)))
+
+    def evaluate(self, check, facts, ctx):
+        evidence = [to_evidence(f) for f in facts]
+        if not evidence:
+            return Outcome(FAIL, L("no state-dict load found in scope", "在范围内找不到 checkpoint 加载"))
+        passing = sum(e.status == PASS for e in evidence)
+        status = aggregate([e.status for e in evidence])
+        if status == PASS and len(evidence) < check.min_count:
+            status = PARTIAL
+        return Outcome(status, L(
+            f"{passing}/{len(evidence)} loads are checked" + (f" (at least {check.min_count} loads expected)"
+                                                             if len(evidence) < check.min_count else ""),
+            f"{len(evidence)} 处加载中 {passing} 处有一致性检查" + (f"（至少应有 {check.min_count} 处）"
+                                                         if len(evidence) < check.min_count else "")), evidence)

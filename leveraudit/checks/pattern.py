@@ -1,0 +1,61 @@
+"""`pattern`: a structural pattern (alternatives) with `$X` metavariables and `...` wildcards.
+
+`inside` restricts matches to nodes enclosed by a match of another pattern (semgrep's
+`pattern-inside`), `scope` to defs whose qualified names match globs, `mentions` to matches whose
+code contains a regex. With `negate: true` the check passes when nothing matches.
+"""
+
+from __future__ import annotations
+
+import re
+
+from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, evidence_for, pattern_words, to_evidence
+from leveraudit.extract.pattern import compile_pattern, find_any
+
+
+class PatternKind(CheckKind):
+    kind = "pattern"
+
+    def relevant(self, check, text):
+        if check.negate:
+            return bool(check.inside is None or all(w in text for w in pattern_words(check.inside)))
+        return any(all(w in text for w in pattern_words(p)) for p in check.pattern)
+
+    def scan(self, check, module):
+        patterns = [compile_pattern(p) for p in check.pattern]
+        roots = [module.tree]
+        if check.inside:
+            roots = [node for node, _ in find_any([compile_pattern(check.inside)], module.tree)]
+        regex = re.compile(check.mentions) if check.mentions else None
+        facts, seen = [], set()
+        for root in roots:
+            for node, _ in find_any(patterns, root):
+                if id(node) in seen:
+                    continue
+                seen.add(id(node))
+                if check.scope and not module.is_inside(node, check.scope):
+                    continue
+                if regex is not None and not regex.search(module.code(node)):
+                    continue
+                status = FAIL if check.negate else PASS
+                facts.append(evidence_for(module, node, status, L(f"`{module.snippet(node, 100)}`")))
+        return facts
+
+    def evaluate(self, check, facts, ctx):
+        evidence = [to_evidence(f) for f in facts]
+        shown = " | ".join(check.pattern)
+        if check.negate:
+            if evidence:
+                return Outcome(FAIL, L(f"found what must not be there: `{shown}` ({len(evidence)}×)",
+                                       f"出现了不应存在的 `{shown}`（{len(evidence)} 处）"), evidence)
+            return Outcome(PASS, L(f"no `{shown}`", f"没有出现 `{shown}`"))
+        if not evidence:
+            return Outcome(FAIL, L(f"no match for `{shown}`", f"找不到 `{shown}`"))
+        if len(evidence) < check.min_count:
+            return Outcome(PARTIAL, L(f"{len(evidence)} match(es) for `{shown}`, expected {check.min_count}",
+                                      f"`{shown}` 只有 {len(evidence)} 处，需要 {check.min_count} 处"), evidence)
+        more = f" (+{len(evidence) - 1})" if len(evidence) > 1 else ""
+        return Outcome(PASS, L(f"{evidence[0].message['en']}{more}", f"{evidence[0].message['zh']}{more}"), evidence)
+
+
+

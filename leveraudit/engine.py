@@ -1,0 +1,195 @@
+"""Run a spec over a tree: discover, pre-filter, parse (in parallel, cached), scan, evaluate."""
+
+from __future__ import annotations
+
+import hashlib
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leveraudit.cache import FactCache
+from leveraudit.checks import KINDS
+from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, Evidence, L, Outcome
+from leveraudit.extract.cli import CliOption, extract_cli
+from leveraudit.extract.discover import GlobSet, SourceFile, discover
+from leveraudit.extract.module import ParseFailure, parse_module
+from leveraudit.extract.pattern import PatternError
+from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
+from leveraudit.spec.models import Spec
+
+_CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
+
+
+@dataclass
+class _Plan:
+    """What one file must go through: which checks scan it, and whether its CLI surface matters."""
+
+    source: SourceFile
+    check_ids: list[str]
+    cli: bool
+
+
+@dataclass
+class AuditStats:
+    files: int = 0
+    parsed: int = 0
+    cached: int = 0
+    skipped: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def spec_fingerprint(spec: Spec) -> str:
+    return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()
+
+
+def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool) -> dict:
+    """Everything the evaluation needs from one file; runs in worker processes, returns JSON data."""
+    module = parse_module(rel, text)
+    if isinstance(module, ParseFailure):
+        return {"error": {"line": module.line, "column": module.column, "message": module.message}}
+    facts: dict[str, list[dict]] = {}
+    errors: dict[str, str] = {}
+    for check_id, check in checks:
+        try:
+            facts[check_id] = KINDS[check.kind].scan(check, module)
+        except PatternError as exc:
+            errors[check_id] = str(exc)
+        except RecursionError:
+            errors[check_id] = "code too deeply nested to analyse"
+    result: dict = {"facts": facts, "check_errors": errors}
+    if cli:
+        result["cli"] = [o.to_json() for o in extract_cli(module)]
+    return result
+
+
+def _scan_job(job: tuple) -> dict:
+    return _scan_file(*job)
+
+
+def plan_files(spec: Spec, files: list[SourceFile]) -> list[_Plan]:
+    cli_dests: set[str] = set()
+    for _, _, check in spec.iter_checks():
+        cli_dests |= KINDS[check.kind].cli_dests(check)
+    narrowed = {check_id: GlobSet(check.files) for _, check_id, check in spec.iter_checks() if check.files}
+    cli_words = {d for dest in cli_dests for d in (dest, dest.replace("_", "-"))}
+    plans = []
+    for source in files:
+        text = source.text
+        ids = [check_id for _, check_id, check in spec.iter_checks()
+               if (check_id not in narrowed or narrowed[check_id].matches(source.rel))
+               and KINDS[check.kind].relevant(check, text)]
+        cli = bool(cli_words) and any(m in text for m in _CLI_MARKERS) and any(w in text for w in cli_words)
+        if ids or cli:
+            plans.append(_Plan(source, ids, cli))
+    return plans
+
+
+def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | None = None, jobs: int | None = None,
+              progress=None) -> tuple[Report, AuditStats]:
+    discovery = discover(root, spec.include, spec.exclude)
+    checks_by_id = {check_id: check for _, check_id, check in spec.iter_checks()}
+    plans = plan_files(spec, discovery.files)
+    cache = FactCache(cache_dir, spec_fingerprint(spec))
+    stats = AuditStats(files=len(discovery.files), skipped=len(discovery.skipped))
+
+    results: dict[str, dict] = {}
+    todo: list[_Plan] = []
+    for plan in plans:
+        cached = cache.get(_cache_key(plan))
+        if cached is not None:
+            results[plan.source.rel] = cached
+            stats.cached += 1
+        else:
+            todo.append(plan)
+    jobs_list = [(p.source.rel, p.source.text, [(i, checks_by_id[i]) for i in p.check_ids], p.cli) for p in todo]
+    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+    total_lines = sum(p.source.text.count("\n") for p in todo)
+    if workers > 1 and len(todo) >= 4 and total_lines > 4000:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            outputs = pool.map(_scan_job, jobs_list, chunksize=max(1, len(jobs_list) // (workers * 4)))
+            for plan, output in zip(todo, outputs):
+                results[plan.source.rel] = output
+                if progress:
+                    progress()
+    else:
+        for plan, job in zip(todo, jobs_list):
+            results[plan.source.rel] = _scan_job(job)
+            if progress:
+                progress()
+    for plan in todo:
+        cache.put(_cache_key(plan), results[plan.source.rel])
+    stats.parsed = len(todo)
+
+    diagnostics = [Diagnostic(path=s.rel, line=0, column=0, kind="skipped", message=s.reason) for s in discovery.skipped]
+    cli: list[CliOption] = []
+    facts: dict[str, list[dict]] = {check_id: [] for check_id in checks_by_id}
+    unparsable: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
+    check_errors: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
+    for plan in plans:
+        output = results[plan.source.rel]
+        if "error" in output:
+            error = output["error"]
+            diagnostics.append(Diagnostic(path=plan.source.rel, line=error["line"], column=error["column"],
+                                          kind="syntax-error", message=error["message"]))
+            for check_id in plan.check_ids:
+                unparsable[check_id].append(f"{plan.source.rel}:{error['line']}:{error['column']}")
+            continue
+        for check_id in plan.check_ids:
+            facts[check_id].extend(output["facts"].get(check_id, []))
+            if check_id in output.get("check_errors", {}):
+                check_errors[check_id].append(output["check_errors"][check_id])
+        cli.extend(CliOption.from_json(o) for o in output.get("cli", []))
+    context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)))
+
+    items = []
+    for item in spec.items:
+        check_results = []
+        for index, check in enumerate(item.checks):
+            check_id = item.check_id(index)
+            outcome = _evaluate(check, facts[check_id], context, unparsable[check_id], check_errors[check_id])
+            check_results.append(CheckResult(
+                id=check_id, kind=check.kind, level=check.level, status=outcome.status,
+                message=outcome.message, title=check.title.model_dump() if check.title else None,
+                note=check.message.model_dump() if check.message and outcome.status != PASS else None,
+                evidence=sorted(outcome.evidence, key=lambda e: (e.path, e.line, e.message["en"]))))
+        items.append(ItemResult(
+            id=item.id, title=item.title.model_dump(), priority=item.priority,
+            status=item_status([c.status for c in check_results if c.level == "required"]),
+            requirement=item.requirement.model_dump() if item.requirement else None,
+            fix=item.fix.model_dump() if item.fix else None, checks=check_results))
+    diagnostics.sort(key=lambda d: (d.path, d.line, d.column, d.kind))
+    report = Report(spec=spec_path, spec_title=spec.title.model_dump(), lang=spec.lang,
+                    plan=spec.plan.model_dump() if spec.plan else None, root=str(root),
+                    summary=Summary.of(items), items=items, diagnostics=diagnostics,
+                    files_scanned=len(discovery.files), files_parsed=len(plans))
+    return report, stats
+
+
+def _evaluate(check, facts, context, unparsable, errors) -> Outcome:
+    if errors:
+        return Outcome(ERROR, L(f"check cannot run: {errors[0]}", f"检查无法执行：{errors[0]}"))
+    outcome = KINDS[check.kind].evaluate(check, facts, context)
+    if outcome.status != PASS and unparsable:
+        where = ", ".join(unparsable[:3])
+        return Outcome(ERROR, L(f"cannot be decided: {where} does not parse ({outcome.message['en']})",
+                                f"无法判定：{where} 无法解析（{outcome.message['zh']}）"), outcome.evidence)
+    return outcome
+
+
+def item_status(required: list[str]) -> str:
+    if all(s == PASS for s in required):
+        return PASS
+    if any(s == ERROR for s in required):
+        return ERROR
+    if all(s == FAIL for s in required):
+        return FAIL
+    return PARTIAL
+
+
+
+
+def _cache_key(plan: _Plan) -> str:
+    # the path matters too: `files:` globs narrow checks by path
+    return hashlib.sha256(f"{plan.source.rel}\0{plan.source.digest}".encode()).hexdigest()

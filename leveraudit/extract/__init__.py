@@ -1,0 +1,1 @@
+"""Static facts from source files with libcst: discovery, parsing, patterns, CLI surfaces."""

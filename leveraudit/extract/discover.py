@@ -1,0 +1,182 @@
+"""Find the files of an audited tree: include/exclude globs, .gitignore, size caps, no symlinks."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+ALWAYS_SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    rel: str
+    text: str
+    digest: str
+
+
+@dataclass
+class Skipped:
+    rel: str
+    reason: str
+
+
+@dataclass
+class Discovery:
+    files: list[SourceFile] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """A path glob where `**` spans directories and `*` / `?` stay inside one."""
+    out = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("**/", index):
+            out.append("(?:.*/)?")
+            index += 3
+        elif pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+        elif char == "*":
+            out.append("[^/]*")
+            index += 1
+        elif char == "?":
+            out.append("[^/]")
+            index += 1
+        elif char == "[":
+            end = pattern.find("]", index)
+            if end == -1:
+                out.append(re.escape(char))
+                index += 1
+            else:
+                out.append(pattern[index : end + 1])
+                index = end + 1
+        else:
+            out.append(re.escape(char))
+            index += 1
+    return re.compile("^" + "".join(out) + "$")
+
+
+class GlobSet:
+    def __init__(self, patterns: list[str]):
+        self.patterns = list(patterns)
+        self._regexes = [glob_to_regex(p.lstrip("./") if p.startswith("./") else p) for p in patterns]
+
+    def matches(self, rel: str) -> bool:
+        return any(regex.match(rel) for regex in self._regexes)
+
+    def matches_dir(self, rel_dir: str) -> bool:
+        """True when a whole directory is excluded (pattern like `a/b/**` or `**/x/**`)."""
+        probe = rel_dir.rstrip("/") + "/\x00"
+        return any(regex.match(probe) for regex in self._regexes)
+
+
+class GitIgnore:
+    """The subset of .gitignore semantics research repos use: globs, anchoring, dir-only, negation."""
+
+    def __init__(self) -> None:
+        self._rules: list[tuple[str, re.Pattern[str], bool, bool]] = []
+
+    def add_file(self, gitignore: Path, base: str) -> None:
+        try:
+            text = gitignore.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        for raw in text.splitlines():
+            line = raw.rstrip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            if negate:
+                line = line[1:]
+            dir_only = line.endswith("/")
+            line = line.rstrip("/")
+            anchored = "/" in line
+            line = line.lstrip("/")
+            pattern = line if anchored else "**/" + line
+            prefix = f"{base}/" if base else ""
+            self._rules.append((base, glob_to_regex(prefix + pattern), negate, dir_only))
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        result = False
+        for base, regex, negate, dir_only in self._rules:
+            if dir_only and not is_dir:
+                continue
+            if base and not rel.startswith(base + "/"):
+                continue
+            if regex.match(rel):
+                result = not negate
+        return result
+
+
+def _read(path: Path, rel: str, skipped: list[Skipped]) -> SourceFile | None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        skipped.append(Skipped(rel, f"cannot stat: {exc.strerror}"))
+        return None
+    if size > MAX_FILE_BYTES:
+        skipped.append(Skipped(rel, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({size} bytes)"))
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        skipped.append(Skipped(rel, f"cannot read: {exc.strerror}"))
+        return None
+    if b"\x00" in data:
+        skipped.append(Skipped(rel, "binary file (NUL byte)"))
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        skipped.append(Skipped(rel, f"not UTF-8 (byte {exc.start}, line {line})"))
+        return None
+    return SourceFile(path, rel, text, hashlib.sha256(data).hexdigest())
+
+
+def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
+    """Walk `root` without following symlinks, so loops and escapes are impossible."""
+    result = Discovery()
+    includes, excludes = GlobSet(include), GlobSet(exclude)
+    ignore = GitIgnore()
+    for current, dirnames, filenames in os.walk(root, followlinks=False):
+        current_path = Path(current)
+        rel_dir = current_path.relative_to(root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir
+        if (current_path / ".gitignore").is_file():
+            ignore.add_file(current_path / ".gitignore", rel_dir)
+        kept = []
+        for name in sorted(dirnames):
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if name in ALWAYS_SKIPPED_DIRS or (current_path / name).is_symlink():
+                continue
+            if ignore.ignored(rel, True) or excludes.matches_dir(rel):
+                continue
+            kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if not includes.matches(rel) or excludes.matches(rel) or ignore.ignored(rel, False):
+                continue
+            path = current_path / name
+            if path.is_symlink():
+                result.skipped.append(Skipped(rel, "symbolic link (not followed)"))
+                continue
+            source = _read(path, rel, result.skipped)
+            if source is not None:
+                result.files.append(source)
+    result.files.sort(key=lambda f: f.rel)
+    return result
+
+
+def fnmatch_any(name: str, globs: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, glob) for glob in globs)

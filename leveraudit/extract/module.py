@@ -1,0 +1,229 @@
+"""A parsed file: the libcst tree plus the small indexes every check shares.
+
+One traversal records parents, definitions and import aliases. Positions (libcst's costly
+metadata) are computed only when a check first reports a line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+DefNode = cst.FunctionDef | cst.ClassDef
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    rel: str
+    line: int
+    column: int
+    message: str
+
+
+class _Indexer(cst.CSTVisitor):
+    def __init__(self, module: "ParsedModule") -> None:
+        self.m = module
+        self.stack: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self.stack:
+            self.m.parents[id(node)] = self.stack[-1]
+        self.stack.append(node)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            self.m.defs.append(node)
+        elif isinstance(node, cst.Call):
+            self.m.calls.append(node)
+        elif isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted_name(alias.name)
+                if alias.asname is not None:
+                    self.m.aliases[dotted_name(alias.asname.name)] = full
+                else:
+                    head = full.split(".")[0]
+                    self.m.aliases.setdefault(head, head)
+        elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            base = ("." * len(node.relative)) + (dotted_name(node.module) if node.module else "")
+            for alias in node.names:
+                name = dotted_name(alias.name)
+                local = dotted_name(alias.asname.name) if alias.asname is not None else name
+                self.m.aliases[local] = f"{base}.{name}" if base and not base.endswith(".") else f"{base}{name}"
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+
+def dotted_name(node: cst.CSTNode | None) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        left = dotted_name(node.value)
+        return f"{left}.{node.attr.value}" if left else ""
+    return ""
+
+
+class ParsedModule:
+    def __init__(self, rel: str, text: str, tree: cst.Module) -> None:
+        self.rel = rel
+        self.text = text
+        self.tree = tree
+        self.parents: dict[int, cst.CSTNode] = {}
+        self.defs: list[DefNode] = []
+        self.calls: list[cst.Call] = []
+        self.aliases: dict[str, str] = {}
+        self._positions: Any = None
+        self._qualnames: dict[int, str] = {}
+        tree.visit(_Indexer(self))
+        self.constants = self._module_constants()
+
+    # -- structure ---------------------------------------------------------------------
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.parents.get(id(node))
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        current = self.parent(node)
+        while current is not None:
+            yield current
+            current = self.parent(current)
+
+    def qualname(self, definition: DefNode) -> str:
+        key = id(definition)
+        if key not in self._qualnames:
+            names = [definition.name.value]
+            names += [a.name.value for a in self.ancestors(definition) if isinstance(a, (cst.FunctionDef, cst.ClassDef))]
+            self._qualnames[key] = ".".join(reversed(names))
+        return self._qualnames[key]
+
+    def enclosing_defs(self, node: cst.CSTNode) -> list[DefNode]:
+        return [a for a in self.ancestors(node) if isinstance(a, (cst.FunctionDef, cst.ClassDef))]
+
+    def enclosing_function(self, node: cst.CSTNode) -> cst.FunctionDef | None:
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, cst.FunctionDef):
+                return ancestor
+        return None
+
+    def find_defs(self, globs: list[str], kind: type | tuple = (cst.FunctionDef, cst.ClassDef)) -> list[DefNode]:
+        return [d for d in self.defs if isinstance(d, kind) and qualname_matches(self.qualname(d), globs)]
+
+    def is_inside(self, node: cst.CSTNode, globs: list[str] | None) -> bool:
+        if not globs:
+            return True
+        return any(qualname_matches(self.qualname(d), globs) for d in self.enclosing_defs(node))
+
+    def resolve(self, expr: cst.CSTNode) -> str:
+        """The dotted name of an expression with its first part resolved through imports."""
+        name = dotted_name(expr)
+        if not name:
+            return ""
+        head, _, rest = name.partition(".")
+        target = self.aliases.get(head)
+        if target is None:
+            return name
+        return f"{target}.{rest}" if rest else target
+
+    # -- positions ---------------------------------------------------------------------
+    def lines(self, node: cst.CSTNode) -> tuple[int, int]:
+        if self._positions is None:
+            wrapper = MetadataWrapper(self.tree, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        position = self._positions.get(node)
+        if position is None:
+            return (0, 0)
+        return position.start.line, position.end.line
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.tree.code_for_node(node)
+
+    def snippet(self, node: cst.CSTNode, limit: int = 160) -> str:
+        text = " ".join(self.code(node).strip().split())
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    # -- literal values ----------------------------------------------------------------
+    def _module_constants(self) -> dict[str, cst.BaseExpression]:
+        constants: dict[str, cst.BaseExpression] = {}
+        for statement in self.tree.body:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                        target = small.targets[0].target
+                        if isinstance(target, cst.Name):
+                            constants[target.value] = small.value
+                    elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value:
+                        constants[small.target.value] = small.value
+        return constants
+
+    def literal(self, node: cst.CSTNode | None) -> tuple[bool, Any]:
+        """(known, value) for a literal expression, following module constants; never evaluates code."""
+        return literal_value(node, self.constants)
+
+
+def qualname_matches(qualname: str, globs: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(qualname, g) or fnmatch.fnmatchcase(qualname, "*." + g) for g in globs)
+
+
+_NAMED = {"True": True, "False": False, "None": None}
+
+
+def literal_value(node: cst.CSTNode | None, constants: dict | None = None, depth: int = 0) -> tuple[bool, Any]:
+    if node is None or depth > 8:
+        return False, None
+    if isinstance(node, cst.Integer) or isinstance(node, cst.Float):
+        return True, _number(node.value)
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+        value = node.evaluated_value
+        return (value is not None), value
+    if isinstance(node, cst.Name):
+        if node.value in _NAMED:
+            return True, _NAMED[node.value]
+        if constants and node.value in constants:
+            return literal_value(constants[node.value], constants, depth + 1)
+        return False, None
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+        known, value = literal_value(node.expression, constants, depth + 1)
+        if known and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, -value if isinstance(node.operator, cst.Minus) else value
+        return False, None
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+        values = []
+        for element in node.elements:
+            if not isinstance(element, cst.Element):
+                return False, None
+            known, value = literal_value(element.value, constants, depth + 1)
+            if not known:
+                return False, None
+            values.append(value)
+        return True, values
+    return False, None
+
+
+def _number(text: str) -> int | float:
+    cleaned = text.replace("_", "").lower()
+    try:
+        if cleaned.startswith(("0x", "0o", "0b")):
+            return int(cleaned, 0)
+        return int(cleaned)
+    except ValueError:
+        pass
+    try:
+        return float(cleaned)
+    except ValueError:
+        return float("nan")
+
+
+def parse_module(rel: str, text: str) -> ParsedModule | ParseFailure:
+    try:
+        tree = cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        return ParseFailure(rel, exc.raw_line, exc.raw_column + 1, exc.message.splitlines()[0] if exc.message else "syntax error")
+    except (RecursionError, MemoryError, ValueError) as exc:
+        return ParseFailure(rel, 1, 1, f"cannot parse: {type(exc).__name__}")
+    try:
+        return ParsedModule(rel, text, tree)
+    except RecursionError:
+        return ParseFailure(rel, 1, 1, "too deeply nested to analyse")

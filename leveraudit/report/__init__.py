@@ -1,0 +1,1 @@
+"""One report model, one renderer per output format."""

@@ -1,0 +1,182 @@
+"""Load a spec from YAML safely and turn every validation error into `file:line: field: reason`."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from leveraudit.spec.models import CHECK_KINDS, Item, Spec
+
+
+class SpecError(Exception):
+    """A spec that cannot be used; str() is a one-line, human-readable reason."""
+
+
+@dataclass(frozen=True)
+class _Located:
+    value: Any
+    lines: dict[tuple, int]
+
+
+def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+    """Build plain Python values from a composed (safe) YAML node, recording each path's line."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else _scalar(key_node)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise SpecError(f"line {key_node.start_mark.line + 1}: mapping keys must be scalars")
+            lines[path + (str(key),)] = key_node.start_mark.line + 1
+            result[key] = _construct(value_node, path + (str(key),), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(child, path + (index,), lines) for index, child in enumerate(node.value)]
+    return _scalar(node)
+
+
+_RESOLVER = yaml.SafeLoader
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _load_yaml(text: str, source: str) -> _Located:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{where}: YAML does not parse: {problem}") from None
+    if node is None:
+        raise SpecError(f"{source}: the spec is empty")
+    lines: dict[tuple, int] = {}
+    return _Located(_construct(node, (), lines), lines)
+
+
+def _model_at(loc: tuple, data: Any) -> type[BaseModel] | None:
+    """The pydantic model that owns the field at `loc` (for did-you-mean suggestions)."""
+    model: type[BaseModel] | None = Spec
+    cursor = data
+    index = 0
+    while index < len(loc) - 1:
+        part = loc[index]
+        if model is Spec and part == "items":
+            model, cursor, index = Item, cursor["items"][loc[index + 1]], index + 2
+            continue
+        if model is Item and part == "checks":
+            cursor = cursor["checks"][loc[index + 1]]
+            index += 2
+            # pydantic puts the discriminator tag into loc: skip it
+            if index < len(loc) - 1 and loc[index] in CHECK_KINDS:
+                index += 1
+            model = CHECK_KINDS.get(cursor.get("kind")) if isinstance(cursor, dict) else None
+            continue
+        field = model.model_fields.get(part) if model else None
+        annotation = getattr(field, "annotation", None)
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        cursor = cursor.get(part) if isinstance(cursor, dict) else None
+        index += 1
+    return model
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _describe(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _line_for(loc: tuple, lines: dict[tuple, int]) -> int:
+    for cut in range(len(loc), -1, -1):
+        key = tuple(str(p) if not isinstance(p, int) else p for p in loc[:cut])
+        if key in lines:
+            return lines[key]
+    return 1
+
+
+def _format_error(error: dict, located: _Located, source: str) -> str:
+    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part in CHECK_KINDS and False))
+    # drop discriminator tags pydantic inserts after a list index of checks
+    clean: list[Any] = []
+    for position, part in enumerate(loc):
+        if position and loc[position - 1] != "kind" and isinstance(part, str) and part in CHECK_KINDS:
+            previous = loc[position - 1]
+            if isinstance(previous, int):
+                continue
+        clean.append(part)
+    clean_loc = tuple(clean)
+    line = _line_for(clean_loc, located.lines)
+    kind = error["type"]
+    field = _describe(clean_loc)
+    if kind == "extra_forbidden":
+        model = _model_at(clean_loc, located.value)
+        hint = ""
+        if model is not None:
+            close = difflib.get_close_matches(str(clean_loc[-1]), _field_names(model), n=1, cutoff=0.5)
+            if close:
+                hint = f"; did you mean {close[0]!r}?"
+        return f"{source}:{line}: {field}: unknown key{hint}"
+    if kind == "union_tag_invalid":
+        given = error.get("ctx", {}).get("tag")
+        close = difflib.get_close_matches(str(given), list(CHECK_KINDS), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known kinds: {', '.join(sorted(CHECK_KINDS))}"
+        line = _line_for(clean_loc + ("kind",), located.lines)
+        return f"{source}:{line}: {field}.kind: unknown check kind {given!r}{hint}"
+    if kind == "union_tag_not_found":
+        return f"{source}:{line}: {field}: a check needs a `kind` ({', '.join(sorted(CHECK_KINDS))})"
+    if kind == "missing":
+        return f"{source}:{line}: {field}: required field is missing"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return f"{source}:{line}: {field}: {message}"
+
+
+def parse_spec(text: str, source: str = "<spec>") -> Spec:
+    located = _load_yaml(text, source)
+    if not isinstance(located.value, dict):
+        raise SpecError(f"{source}:1: the spec must be a mapping with `version`, `title` and `items`")
+    try:
+        return Spec.model_validate(located.value)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = _format_error(errors[0], located, source)
+        more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise SpecError(first + more) from None
+
+
+def load_spec(path: Path | str) -> Spec:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read spec: {exc}") from None
+    return parse_spec(text, str(path))
+
+
+def all_errors(text: str, source: str = "<spec>") -> list[str]:
+    """Every validation error, one line each (for `leveraudit validate`-style use and tests)."""
+    located = _load_yaml(text, source)
+    try:
+        Spec.model_validate(located.value)
+    except ValidationError as exc:
+        return [_format_error(error, located, source) for error in exc.errors(include_url=False)]
+    return []

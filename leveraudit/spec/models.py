@@ -1,0 +1,321 @@
+"""The spec language: pydantic models, strict (``extra="forbid"``) so typos are errors.
+
+A spec is data: items (a plan's requirements) hold checks; each check ``kind`` is one model
+below and one module under ``leveraudit.checks``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Lang = Literal["zh", "en"]
+Level = Literal["required", "advisory"]
+Priority = Literal["high", "medium", "low"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Localized(Strict):
+    """Text in both report languages; a plain string in YAML stands for both."""
+
+    zh: str | None = None
+    en: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_plain_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"zh": value, "en": value}
+        return value
+
+    def get(self, lang: str) -> str:
+        if lang == "zh":
+            return self.zh or self.en or ""
+        return self.en or self.zh or ""
+
+
+class Constraint(Strict):
+    """A condition on a statically known value (an option's default, a parameter's default)."""
+
+    equals: Any = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    lt: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    ge: float | None = None
+    lt_option: str | None = Field(default=None, description="strictly below the default of the option with this dest")
+    le_option: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def is_empty(self) -> bool:
+        return all(
+            getattr(self, name) is None
+            for name in ("equals", "in_", "lt", "le", "gt", "ge", "lt_option", "le_option")
+        )
+
+    def describe(self) -> str:
+        parts = []
+        for name, symbol in (("equals", "=="), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">=")):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{symbol} {value!r}")
+        if self.in_ is not None:
+            parts.append(f"in {self.in_!r}")
+        if self.lt_option:
+            parts.append(f"< --{self.lt_option}")
+        if self.le_option:
+            parts.append(f"<= --{self.le_option}")
+        return " and ".join(parts)
+
+
+PatternText = Annotated[str, Field(min_length=1, description="a Python snippet; $X metavariables, ... wildcards")]
+
+
+class CheckBase(Strict):
+    id: str | None = Field(default=None, description="stable id; defaults to <item>/<kind>#<n>")
+    level: Level = "required"
+    files: list[str] | None = Field(default=None, description="globs that only narrow where to look")
+    title: Localized | None = Field(default=None, description="what the check proves, shown in reports")
+    message: Localized | None = Field(default=None, description="extra note shown when the check does not pass")
+
+
+class EveryCheck(CheckBase):
+    min_count: int = Field(default=1, ge=1, description="matches needed; zero never passes vacuously")
+
+
+class CliOptionCheck(CheckBase):
+    """An option of a CLI (argparse, typer) identified by its dest."""
+
+    kind: Literal["cli_option"]
+    dest: str
+    flag: str | None = Field(default=None, description="a flag spelling the option must have (- and _ are equivalent)")
+    action: str | None = Field(default=None, description="store_true, store_false, store_const, switch, ...")
+    default: Constraint | None = None
+
+
+class ParamCheck(CheckBase):
+    """A function or method parameter."""
+
+    kind: Literal["param"]
+    function: str = Field(description="qualified-name glob, e.g. RLBeamDatasetWithEmbedding.__init__")
+    name: str
+    annotation: str | None = None
+    default: Constraint | None = None
+
+
+class AttributeCheck(CheckBase):
+    """An attribute of a class: self.x = v in a method, or a dataclass / pydantic field."""
+
+    kind: Literal["attribute"]
+    class_: list[str] = Field(alias="class", description="class-name globs (alternatives)")
+    name: str
+    default: Constraint | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("class_", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class GuardCheck(CheckBase):
+    """Inside a function, an `if` on a condition exits before a later statement."""
+
+    kind: Literal["guard"]
+    inside: list[str] = Field(description="qualified-name globs of the function holding the guard")
+    condition: PatternText
+    exits: list[Literal["return", "raise", "continue", "break"]] = ["return", "raise"]
+    before: list[PatternText] = Field(description="statement patterns the guard must precede (alternatives)")
+    body_calls: list[str] | None = Field(default=None, description="callee globs the guard body must call (e.g. print)")
+
+    _lists = field_validator("inside", "before", "body_calls", mode="before")(_listify)
+
+
+class AssignsKeyCheck(EveryCheck):
+    """A key is assigned: c["k"] = v, c.update(k=v), dict(k=v), {"k": v} or Model(k=v)."""
+
+    kind: Literal["assigns_key"]
+    key: str
+    values: list[Any] | None = Field(default=None, description="allowed literal values")
+    inside: list[str] | None = None
+    constructors: list[str] | None = Field(
+        default=None, description="callee globs whose keyword k counts as the key (default: dict and any CamelCase class)"
+    )
+
+    _lists = field_validator("inside", "constructors", mode="before")(_listify)
+
+
+class LoopFilterCheck(CheckBase):
+    """Inside a loop, an `if` whose conjuncts match all `condition` patterns skips the item."""
+
+    kind: Literal["loop_filter"]
+    inside: list[str]
+    iter: PatternText | None = Field(default=None, description="pattern the loop's iterable must match")
+    condition: list[PatternText] = Field(description="patterns that must all be conjuncts of the filter")
+    exits: list[Literal["continue", "break", "return", "raise"]] = ["continue"]
+
+    _lists = field_validator("inside", "condition", mode="before")(_listify)
+
+
+class CallKwargCheck(EveryCheck):
+    """Every call of a callee (resolved through import aliases) passes a keyword."""
+
+    kind: Literal["call_kwarg"]
+    callee: str = Field(description="name or dotted-name glob of the callee")
+    keyword: str
+    value: PatternText | None = Field(default=None, description="pattern the keyword's value must match")
+
+
+class FlowsCheck(EveryCheck):
+    """A CLI option's value reaches an attribute or keyword (x.attr = args.dest, Cls(attr=args.dest))."""
+
+    kind: Literal["flows"]
+    option: str = Field(description="dest of the CLI option")
+    to: str = Field(description="attribute or keyword name it must reach")
+
+
+LoadRequirement = Literal["kept_result", "reports_missing", "reports_unexpected", "raises_on_missing"]
+
+
+class CheckedLoadCheck(EveryCheck):
+    """Every state-dict load in scope keeps its result, reports mismatches and raises on them."""
+
+    kind: Literal["checked_load"]
+    calls: list[str] = ["load_state_dict"]
+    inside: list[str] = Field(default_factory=list, description="qualified-name globs of enclosing scopes")
+    mentions: list[str] = Field(default_factory=list, description="also any function mentioning one of these names")
+    require: list[LoadRequirement] = ["kept_result", "reports_missing", "reports_unexpected", "raises_on_missing"]
+
+    _lists = field_validator("calls", "inside", "mentions", mode="before")(_listify)
+
+    @model_validator(mode="after")
+    def _has_scope(self) -> "CheckedLoadCheck":
+        if not self.inside and not self.mentions:
+            raise ValueError("checked_load needs `inside` or `mentions` to name the loads in scope")
+        return self
+
+
+class BranchCheck(CheckBase):
+    """An if (statement or expression) on a condition selects one expression, else another."""
+
+    kind: Literal["branch"]
+    inside: list[str] | None = None
+    condition: PatternText
+    then: PatternText
+    else_: PatternText = Field(alias="else")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    _lists = field_validator("inside", mode="before")(_listify)
+
+
+class PatternCheck(EveryCheck):
+    """A structural pattern (alternatives), optionally inside another pattern or scope, or negated."""
+
+    kind: Literal["pattern"]
+    pattern: list[PatternText] = Field(description="alternatives; $X metavariables, ... wildcards")
+    inside: PatternText | None = Field(default=None, description="pattern of an enclosing node")
+    scope: list[str] | None = Field(default=None, description="qualified-name globs of enclosing defs")
+    mentions: str | None = Field(default=None, description="regex the matched code must contain")
+    negate: bool = Field(default=False, description="pass when nothing matches")
+
+    _lists = field_validator("pattern", "scope", mode="before")(_listify)
+
+
+Check = Annotated[
+    Union[
+        CliOptionCheck,
+        ParamCheck,
+        AttributeCheck,
+        GuardCheck,
+        AssignsKeyCheck,
+        LoopFilterCheck,
+        CallKwargCheck,
+        FlowsCheck,
+        CheckedLoadCheck,
+        BranchCheck,
+        PatternCheck,
+    ],
+    Field(discriminator="kind"),
+]
+
+CHECK_KINDS: dict[str, type[CheckBase]] = {
+    model.model_fields["kind"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in Check.__origin__.__args__  # type: ignore[attr-defined]
+}
+
+_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class Item(Strict):
+    id: str
+    title: Localized
+    priority: Priority
+    requirement: Localized | None = None
+    fix: Localized | None = None
+    checks: list[Check] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _ITEM_ID.match(value):
+            raise ValueError("item ids use letters, digits, '.', '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _has_required_check(self) -> "Item":
+        if not any(check.level == "required" for check in self.checks):
+            raise ValueError(f"item {self.id} has no required check, so it could never fail")
+        return self
+
+    def check_id(self, index: int) -> str:
+        check = self.checks[index]
+        if check.id:
+            return check.id
+        same_kind = [c for c in self.checks[: index + 1] if c.kind == check.kind and not c.id]
+        return f"{self.id}/{check.kind}#{len(same_kind)}"
+
+
+class Plan(Strict):
+    title: str | None = None
+    path: str | None = None
+    date: str | None = None
+
+
+class Spec(Strict):
+    version: int = Field(ge=1)
+    title: Localized
+    lang: Lang = "zh"
+    plan: Plan | None = None
+    include: list[str] = ["**/*.py"]
+    exclude: list[str] = []
+    items: list[Item] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Spec":
+        seen: set[str] = set()
+        for item in self.items:
+            for index in range(len(item.checks)):
+                for identifier in (item.id if index == 0 else None, item.check_id(index)):
+                    if identifier is None:
+                        continue
+                    if identifier in seen:
+                        raise ValueError(f"duplicate id {identifier!r}")
+                    seen.add(identifier)
+        return self
+
+    def iter_checks(self):
+        """(item, check id, check) in spec order."""
+        for item in self.items:
+            for index, check in enumerate(item.checks):
+                yield item, item.check_id(index), check
