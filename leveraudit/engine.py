@@ -58,6 +58,8 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
             errors[check_id] = str(exc)
         except RecursionError:
             errors[check_id] = "code too deeply nested to analyse"
+        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others' results
+            errors[check_id] = f"internal error in {check.kind}: {type(exc).__name__}: {exc}"
     result: dict = {"facts": facts, "check_errors": errors}
     if cli:
         result["cli"] = [o.to_json() for o in extract_cli(module)]

@@ -100,7 +100,7 @@ class AssignsKeyKind(CheckKind):
 
 def _walk_module(module):
     from leveraudit.extract.pattern import walk
-    return walk(module.tree)
+    return walk(module.tree, module)
 
 
 def _statement_of(module, node):

@@ -38,7 +38,7 @@ def find_attribute(module, class_def: cst.ClassDef, name: str):
                         isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets):
                     return small, _field_default(module, small.value)
     first = None
-    for node in walk(class_def.body):
+    for node in walk(class_def.body, module):
         if isinstance(node, cst.ClassDef):
             continue
         targets = []

@@ -14,8 +14,8 @@ from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, evidence_
 from leveraudit.extract.pattern import compile_pattern, find, match, walk
 
 
-def _contains(pattern, node) -> bool:
-    return node is not None and next(find(pattern, node), None) is not None
+def _contains(module, pattern, node) -> bool:
+    return node is not None and next(find(pattern, node, module), None) is not None
 
 
 class BranchKind(CheckKind):
@@ -27,7 +27,7 @@ class BranchKind(CheckKind):
     def scan(self, check, module):
         condition, then, otherwise = (compile_pattern(p) for p in (check.condition, check.then, check.else_))
         facts = []
-        for node in walk(module.tree):
+        for node in walk(module.tree, module):
             if check.inside and isinstance(node, (cst.IfExp, cst.If)) and not module.is_inside(node, check.inside):
                 continue
             if isinstance(node, cst.IfExp):
@@ -40,7 +40,7 @@ class BranchKind(CheckKind):
                 test, body, orelse = test.expression, orelse, body
             if match(condition, test) is None:
                 continue
-            if _contains(then, body) and _contains(otherwise, orelse):
+            if _contains(module, then, body) and _contains(module, otherwise, orelse):
                 facts.append(evidence_for(module, node, PASS, L(
                     f"`if {module.snippet(test, 60)}` selects `{check.then}`, else `{check.else_}`",
                     f"`if {module.snippet(test, 60)}` 时使用 `{check.then}`，否则使用 `{check.else_}`")))

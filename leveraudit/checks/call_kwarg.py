@@ -47,7 +47,7 @@ class CallKwargKind(CheckKind):
                 facts.append(evidence_for(module, call, FAIL, L(
                     f"`{name}(...)` does not pass `{check.keyword}=`{note}",
                     f"`{name}(...)` 没有传入 `{check.keyword}=`{'（只有 ** 转发，无法静态确认）' if forwards else ''}")))
-            elif value_pattern is not None and next(find(value_pattern, keyword.value), None) is None:
+            elif value_pattern is not None and next(find(value_pattern, keyword.value, module), None) is None:
                 facts.append(evidence_for(module, keyword, FAIL, L(
                     f"`{name}(...)` passes `{module.snippet(keyword, 80)}`, expected `{check.keyword}={check.value}`",
                     f"`{name}(...)` 传入的是 `{module.snippet(keyword, 80)}`，应为 `{check.keyword}={check.value}`")))

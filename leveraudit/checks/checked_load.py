@@ -50,42 +50,42 @@ def _bound_names(module, call) -> tuple[str | None, str | None, str | None]:
 
 def _reported(module, statements, names: set[str]) -> bool:
     for statement in statements:
-        for node in walk(statement):
+        for node in walk(statement, module):
             if isinstance(node, cst.Call):
                 callee = module.resolve(node.func).rsplit(".", 1)[-1]
-                if callee in _REPORTERS and mentions(node, names):
+                if callee in _REPORTERS and mentions(node, names, module):
                     return True
-            if isinstance(node, cst.Raise) and node.exc is not None and mentions(node.exc, names):
+            if isinstance(node, cst.Raise) and node.exc is not None and mentions(node.exc, names, module):
                 return True
-            if isinstance(node, cst.For) and mentions(node.iter, names):
+            if isinstance(node, cst.For) and mentions(node.iter, names, module):
                 if any(isinstance(n, cst.Call) and module.resolve(n.func).rsplit(".", 1)[-1] in _REPORTERS
-                       for n in walk(node.body)):
+                       for n in walk(node.body, module)):
                     return True
     return False
 
 
-def _derived(statements, names: set[str]) -> set[str]:
+def _derived(module, statements, names: set[str]) -> set[str]:
     """Names assigned from expressions that mention `names` (one step of data flow, repeated)."""
     result = set(names)
     for _ in range(3):
         for statement in statements:
-            for node in walk(statement):
-                if isinstance(node, cst.Assign) and mentions(node.value, result):
+            for node in walk(statement, module):
+                if isinstance(node, cst.Assign) and mentions(node.value, result, module):
                     for target in node.targets:
-                        for sub in walk(target.target):
+                        for sub in walk(target.target, module):
                             if isinstance(sub, cst.Name):
                                 result.add(sub.value)
     return result
 
 
-def _raises_on(statements, names: set[str]) -> bool:
-    derived = _derived(statements, names)
+def _raises_on(module, statements, names: set[str]) -> bool:
+    derived = _derived(module, statements, names)
     for statement in statements:
-        for node in walk(statement):
-            if isinstance(node, cst.If) and mentions(node.test, derived):
-                if any(isinstance(n, cst.Raise) for n in walk(node.body)):
+        for node in walk(statement, module):
+            if isinstance(node, cst.If) and mentions(node.test, derived, module):
+                if any(isinstance(n, cst.Raise) for n in walk(node.body, module)):
                     return True
-            if isinstance(node, cst.Assert) and mentions(node.test, derived):
+            if isinstance(node, cst.Assert) and mentions(node.test, derived, module):
                 return True
     return False
 
@@ -108,7 +108,7 @@ class CheckedLoadKind(CheckKind):
             return True
         if check.mentions:
             function = module.enclosing_function(call)
-            if function is not None and mentions(function, set(check.mentions)):
+            if function is not None and mentions(function, set(check.mentions), module):
                 return True
         return False
 
@@ -143,7 +143,7 @@ class CheckedLoadKind(CheckKind):
             "kept_result": bool(missing or unexpected or result),
             "reports_missing": bool(missing_names) and _reported(module, statements, missing_names),
             "reports_unexpected": bool(unexpected_names) and _reported(module, statements, unexpected_names),
-            "raises_on_missing": bool(missing_names) and _raises_on(statements, missing_names),
+            "raises_on_missing": bool(missing_names) and _raises_on(module, statements, missing_names),
         }
         lacking = [r for r in check.require if not have[r]]
         if lacking:

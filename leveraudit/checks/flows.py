@@ -14,9 +14,9 @@ from leveraudit.extract.discover import GlobSet
 from leveraudit.extract.pattern import key_access, walk
 
 
-def _carries(value: cst.BaseExpression, option: str) -> str | None:
+def _carries(module, value: cst.BaseExpression, option: str) -> str | None:
     """'attr' when the value reads `<x>.option` / `<x>["option"]`, 'name' for a bare `option`."""
-    for node in walk(value):
+    for node in walk(value, module):
         access = key_access(node)
         if access is not None and access[1] == option:
             return "attr"
@@ -37,7 +37,7 @@ class FlowsKind(CheckKind):
 
     def scan(self, check, module):
         facts = []
-        for node in walk(module.tree):
+        for node in walk(module.tree, module):
             value = None
             if isinstance(node, cst.Assign):
                 for target in node.targets:
@@ -48,7 +48,7 @@ class FlowsKind(CheckKind):
                 value = node.value
             if value is None:
                 continue
-            how = _carries(value, check.option)
+            how = _carries(module, value, check.option)
             if how is None:
                 continue
             function = module.enclosing_function(node)

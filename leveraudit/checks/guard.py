@@ -43,7 +43,7 @@ def direct_exits(body: cst.BaseSuite, exits: list[str]) -> bool:
 
 def calls_in(module, node) -> list[str]:
     names = []
-    for child in walk(node):
+    for child in walk(node, module):
         if isinstance(child, cst.Call):
             names.append(module.resolve(child.func) or module.snippet(child.func, 60))
     return names
@@ -62,10 +62,10 @@ class GuardKind(CheckKind):
         facts = []
         for function in module.find_defs(check.inside, cst.FunctionDef):
             qual = module.qualname(function)
-            guards = [node for node in walk(function.body) if isinstance(node, cst.If)
+            guards = [node for node in walk(function.body, module) if isinstance(node, cst.If)
                       and module.enclosing_function(node) is function
                       and any(match(condition, d) is not None for d in disjuncts(node.test))]
-            protected = [node for node, _ in find_any(targets, function.body)
+            protected = [node for node, _ in find_any(targets, function.body, module)
                          if module.enclosing_function(node) is function]
             if not guards:
                 facts.append(evidence_for(module, function.name, FAIL, L(
@@ -78,8 +78,8 @@ class GuardKind(CheckKind):
     def _judge(self, check, module, qual, guard, protected):
         exits = direct_exits(guard.body, check.exits)
         guard_line = module.lines(guard)[0]
-        inside_target = [t for t in protected if guard in list(walk(t))]
-        before = [t for t in protected if module.lines(t)[0] > guard_line and t not in inside_target]
+        inside_target = [t for t in protected if any(n is guard for n in walk(t, module))]
+        before = [t for t in protected if module.lines(t)[0] > guard_line and not any(t is i for i in inside_target)]
         after = [t for t in protected if module.lines(t)[0] < guard_line]
         problems_en, problems_zh = [], []
         if not exits:

@@ -28,11 +28,11 @@ class LoopFilterKind(CheckKind):
         facts = []
         for scope in module.find_defs(check.inside):
             qual = module.qualname(scope)
-            loops = [n for n in walk(scope) if isinstance(n, cst.For)
-                     and (iter_pattern is None or next(find(iter_pattern, n.iter), None) is not None)]
+            loops = [n for n in walk(scope, module) if isinstance(n, cst.For)
+                     and (iter_pattern is None or next(find(iter_pattern, n.iter, module), None) is not None)]
             best = None
             for loop in loops:
-                for node in walk(loop.body):
+                for node in walk(loop.body, module):
                     if not isinstance(node, cst.If) or not direct_exits(node.body, check.exits):
                         continue
                     if _nearest_loop(module, node) is not loop:
@@ -41,7 +41,7 @@ class LoopFilterKind(CheckKind):
                     for ancestor in module.ancestors(node):
                         if ancestor is loop:
                             break
-                        if isinstance(ancestor, cst.If) and node in list(walk(ancestor.body)):
+                        if isinstance(ancestor, cst.If) and any(n is node for n in walk(ancestor.body, module)):
                             parts += conjuncts(ancestor.test)
                     missing = [check.condition[i] for i, c in enumerate(conditions)
                                if not any(match(c, part) is not None for part in parts)]

@@ -25,11 +25,11 @@ class PatternKind(CheckKind):
         patterns = [compile_pattern(p) for p in check.pattern]
         roots = [module.tree]
         if check.inside:
-            roots = [node for node, _ in find_any([compile_pattern(check.inside)], module.tree)]
+            roots = [node for node, _ in find_any([compile_pattern(check.inside)], module.tree, module)]
         regex = re.compile(check.mentions) if check.mentions else None
         facts, seen = [], set()
         for root in roots:
-            for node, _ in find_any(patterns, root):
+            for node, _ in find_any(patterns, root, module):
                 if id(node) in seen:
                     continue
                 seen.add(id(node))

@@ -32,7 +32,11 @@ class _Indexer(cst.CSTVisitor):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if self.stack:
-            self.m.parents[id(node)] = self.stack[-1]
+            parent = self.stack[-1]
+            self.m.parents[id(node)] = parent
+            self.m.children.setdefault(id(parent), []).append(node)
+        self.m.order[id(node)] = len(self.m.order)
+        self.m.by_type.setdefault(type(node), []).append(node)
         self.stack.append(node)
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             self.m.defs.append(node)
@@ -73,6 +77,10 @@ class ParsedModule:
         self.text = text
         self.tree = tree
         self.parents: dict[int, cst.CSTNode] = {}
+        # libcst's `node.children` re-visits the subtree on every access; index it once instead
+        self.children: dict[int, list[cst.CSTNode]] = {}
+        self.order: dict[int, int] = {}
+        self.by_type: dict[type, list[cst.CSTNode]] = {}
         self.defs: list[DefNode] = []
         self.calls: list[cst.Call] = []
         self.aliases: dict[str, str] = {}
@@ -84,6 +92,24 @@ class ParsedModule:
     # -- structure ---------------------------------------------------------------------
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self.parents.get(id(node))
+
+    def walk(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        """`node` and its descendants in source order."""
+        stack = [node]
+        children = self.children
+        while stack:
+            current = stack.pop()
+            yield current
+            below = children.get(id(current))
+            if below:
+                stack.extend(reversed(below))
+
+    def nodes_of(self, types: set[type]) -> list[cst.CSTNode]:
+        """Every node of exactly these types, in source order (a pattern search's candidates)."""
+        found = [n for t in types for n in self.by_type.get(t, ())]
+        if len(types) > 1:
+            found.sort(key=lambda n: self.order[id(n)])
+        return found
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         current = self.parent(node)

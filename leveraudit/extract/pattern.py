@@ -283,7 +283,11 @@ def _match_args(ps: list[cst.Arg], ns: list[cst.Arg], b: Bindings) -> bool:
 
 
 # -- search ---------------------------------------------------------------------------------
-def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+def walk(node: cst.CSTNode, module=None) -> Iterator[cst.CSTNode]:
+    """Descendants in source order; pass the ParsedModule for its (much faster) child index."""
+    if module is not None:
+        yield from module.walk(node)
+        return
     stack = [node]
     while stack:
         current = stack.pop()
@@ -291,38 +295,53 @@ def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         stack.extend(reversed(current.children))
 
 
-def _comparable(pattern: cst.CSTNode, node: cst.CSTNode) -> bool:
-    if type(pattern) is type(node) or is_metavar(pattern):
-        return True
-    if isinstance(pattern, (cst.Comparison, cst.UnaryOperation)) and isinstance(node, (cst.Comparison, cst.UnaryOperation)):
-        return True
-    return key_access(pattern) is not None and isinstance(node, (cst.Subscript, cst.Attribute, cst.Call))
+_COMPARISON_TYPES = {cst.Comparison, cst.UnaryOperation}
+_KEY_TYPES = {cst.Subscript, cst.Attribute, cst.Call}
 
 
-def find(pattern: cst.CSTNode, root: cst.CSTNode) -> Iterator[tuple[cst.CSTNode, Bindings]]:
+@lru_cache(maxsize=4096)
+def _candidate_types(pattern: cst.CSTNode) -> frozenset | None:
+    """The exact node types a pattern can match (None: any expression)."""
+    if is_metavar(pattern) or isinstance(pattern, cst.Ellipsis):
+        return None
+    types = {type(pattern)}
+    if type(pattern) in _COMPARISON_TYPES:
+        types |= _COMPARISON_TYPES
+    if key_access(pattern) is not None:
+        types |= _KEY_TYPES
+    return frozenset(types)
+
+
+def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None) -> Iterator[tuple[cst.CSTNode, Bindings]]:
     """Every node under `root` (root included) with the pattern's shape, in source order."""
-    for node in walk(root):
-        if isinstance(node, (cst.SimpleStatementLine, cst.Expr)):
-            continue
-        if not _comparable(pattern, node):
+    allowed = _candidate_types(pattern)
+    if module is not None and allowed is not None and root is module.tree:
+        candidates = module.nodes_of(set(allowed))
+    else:
+        candidates = walk(root, module)
+    for node in candidates:
+        if allowed is None:
+            if not isinstance(node, cst.BaseExpression):
+                continue
+        elif type(node) not in allowed:
             continue
         bindings = match(pattern, node)
         if bindings is not None:
             yield node, bindings
 
 
-def find_any(patterns: list[cst.CSTNode], root: cst.CSTNode) -> Iterator[tuple[cst.CSTNode, Bindings]]:
+def find_any(patterns: list[cst.CSTNode], root: cst.CSTNode, module=None) -> Iterator[tuple[cst.CSTNode, Bindings]]:
     seen: set[int] = set()
     for pattern in patterns:
-        for node, bindings in find(pattern, root):
+        for node, bindings in find(pattern, root, module):
             if id(node) not in seen:
                 seen.add(id(node))
                 yield node, bindings
 
 
-def mentions(node: cst.CSTNode, names: set[str]) -> bool:
+def mentions(node: cst.CSTNode, names: set[str], module=None) -> bool:
     """Whether an identifier or string literal in `node` equals one of `names`."""
-    for child in walk(node):
+    for child in walk(node, module):
         if isinstance(child, cst.Name) and child.value in names:
             return True
         if isinstance(child, cst.SimpleString):

@@ -1,0 +1,3 @@
+from leveraudit.cli import main
+
+main()

@@ -1,0 +1,196 @@
+"""`leveraudit`: check a codebase against a plan's spec; exit code gates pull requests.
+
+Exit codes: 0 the gate passes, 1 the gate fails, 2 the spec, root or arguments are unusable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from leveraudit import __version__
+from leveraudit.cache import default_cache_dir
+from leveraudit.spec import CHECK_KINDS, Spec, SpecError, load_spec
+
+app = typer.Typer(
+    name="leveraudit",
+    help="Audit code against a plan's requirements (a YAML spec), statically with libcst.\n\n"
+         "Exit codes: 0 gate passes · 1 gate fails · 2 unusable spec, root or arguments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(str, Enum):
+    terminal = "terminal"
+    md = "md"
+    json = "json"
+    sarif = "sarif"
+    junit = "junit"
+    github = "github"
+
+
+class FailOn(str, Enum):
+    fail = "fail"
+    partial = "partial"
+    never = "never"
+
+
+class Lang(str, Enum):
+    zh = "zh"
+    en = "en"
+
+
+def _die(message: str) -> None:
+    typer.echo(f"leveraudit: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _load(spec: Path) -> Spec:
+    try:
+        return load_spec(spec)
+    except SpecError as exc:
+        _die(str(exc))
+        raise  # unreachable
+
+
+def _default_spec(root: Path) -> Path:
+    candidate = root / "rules" / "v3.yaml"
+    if candidate.is_file():
+        return candidate
+    _die(f"no --spec given and {candidate} does not exist")
+    raise AssertionError
+
+
+@app.command()
+def check(
+    root: Annotated[Path, typer.Argument(help="Root of the code to audit.")] = Path("."),
+    spec: Annotated[Optional[Path], typer.Option("--spec", "-s", help="The YAML spec (default: ROOT/rules/v3.yaml).")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.terminal,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report here instead of stdout.")] = None,
+    lang: Annotated[Optional[Lang], typer.Option("--lang", help="Report language (default: the spec's `lang`).")] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Which item status fails the gate (exit 1).")] = FailOn.fail,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where per-file facts are cached (default: the user cache).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the fact cache.")] = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parser processes (default: CPU count).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Terminal: show passing evidence too.")] = False,
+) -> None:
+    """Evaluate every check of the spec over ROOT and render the progress report."""
+    from leveraudit.engine import run_audit
+    from leveraudit.report import TEXT_RENDERERS
+    from leveraudit.report.terminal import render_terminal
+
+    if not root.exists():
+        _die(f"root {root} does not exist")
+    if not root.is_dir():
+        _die(f"root {root} is not a directory")
+    spec_path = spec if spec is not None else _default_spec(root)
+    loaded = _load(spec_path)
+    chosen_lang = (lang.value if lang else loaded.lang)
+    cache = None if no_cache else (cache_dir or default_cache_dir())
+    report, stats = _run_with_progress(run_audit, loaded, root, str(spec_path), cache, jobs)
+    if format is Format.terminal:
+        console = Console(file=open(output, "w", encoding="utf-8") if output else None, width=120 if output else None)
+        render_terminal(report, chosen_lang, console, verbose=verbose)
+        if output:
+            console.file.close()
+    else:
+        text = TEXT_RENDERERS[format.value](report, chosen_lang)
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    if output:
+        typer.echo(f"wrote {output} ({report.summary.pass_}/{report.summary.items} items pass)", err=True)
+    raise typer.Exit(1 if report.gate_fails(fail_on.value) else 0)
+
+
+def _run_with_progress(run_audit, spec, root, spec_path, cache, jobs):
+    stderr = Console(stderr=True)
+    if not stderr.is_terminal:
+        return run_audit(spec, root, spec_path=spec_path, cache_dir=cache, jobs=jobs)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=stderr, transient=True) as progress:
+        task = progress.add_task("parse", total=None)
+        return run_audit(spec, root, spec_path=spec_path, cache_dir=cache, jobs=jobs,
+                         progress=lambda: progress.advance(task))
+
+
+@app.command()
+def explain(
+    target: Annotated[str, typer.Argument(help="An item id (3.3.2), a check id (3.1/grpo-guard) or a check kind (guard).")],
+    spec: Annotated[Optional[Path], typer.Option("--spec", "-s", help="The YAML spec (default: ./rules/v3.yaml).")] = None,
+    lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the item texts.")] = None,
+) -> None:
+    """Show what an item requires and how each of its checks decides, or document a check kind."""
+    from leveraudit.checks import KINDS
+
+    console = Console()
+    if target in CHECK_KINDS:
+        module = sys.modules[type(KINDS[target]).__module__]
+        console.print(f"[bold]{target}[/bold]\n")
+        console.print((module.__doc__ or "").strip(), markup=False)
+        console.print("\n[bold]parameters[/bold]")
+        for name, field in CHECK_KINDS[target].model_fields.items():
+            shown = field.alias or name
+            console.print(f"  {shown}: {field.description or ''} (default: {field.default!r})"
+                          if not field.is_required() else f"  {shown} (required): {field.description or ''}")
+        return
+    loaded = _load(spec or Path("rules/v3.yaml"))
+    chosen = lang.value if lang else loaded.lang
+    for item in loaded.items:
+        ids = [item.check_id(i) for i in range(len(item.checks))]
+        if target != item.id and target not in ids:
+            continue
+        console.print(f"[bold]{item.id} {item.title.get(chosen)}[/bold]  ({item.priority})\n")
+        if item.requirement:
+            console.print(item.requirement.get(chosen).strip() + "\n", markup=False)
+        for check_id, check in zip(ids, item.checks):
+            if target != item.id and target != check_id:
+                continue
+            params = check.model_dump(exclude_none=True, by_alias=True, exclude={"id", "kind", "level", "title", "message"})
+            console.print(f"[bold]{check_id}[/bold] [dim]{check.kind}, {check.level}[/dim]")
+            if check.title:
+                console.print("  " + check.title.get(chosen))
+            console.print("  " + json.dumps(params, ensure_ascii=False), markup=False)
+        if item.fix:
+            console.print("\n[bold]fix[/bold]")
+            console.print(item.fix.get(chosen).strip(), markup=False)
+        return
+    _die(f"{target!r} is neither an item, a check id of the spec, nor a check kind ({', '.join(sorted(CHECK_KINDS))})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec language (for editor validation)."""
+    document = Spec.model_json_schema(by_alias=True)
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "leveraudit spec"
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("leveraudit: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Markdown in the structure of the hand-written seed report, computed instead of typed."""
+
+from __future__ import annotations
+
+from leveraudit.report.i18n import ICON, percent, pick, t
+from leveraudit.report.model import PRIORITY_ORDER, ItemResult, Report
+
+MAX_EVIDENCE_PER_CHECK = 6
+
+
+def _evidence_lines(item: ItemResult, lang: str) -> list[str]:
+    lines = []
+    for check in item.checks:
+        if check.level == "advisory":
+            continue
+        lines += _check_lines(check, lang, advisory=False)
+    return lines
+
+
+def _check_lines(check, lang: str, advisory: bool) -> list[str]:
+    lines = []
+    title = pick(check.title, lang)
+    if not check.evidence:
+        icon = "⚠️" if advisory and check.status != "pass" else ICON[check.status]
+        text = pick(check.message, lang)
+        lines.append(f"- {icon} {title + '：' if title and lang == 'zh' else (title + ': ' if title else '')}{text}")
+    for evidence in check.evidence[:MAX_EVIDENCE_PER_CHECK]:
+        status = evidence.status
+        if advisory and status != "pass":
+            status = "warn"
+        lines.append(f"- {ICON[status]} " + t(lang, "line", path=evidence.path, line=evidence.line,
+                                               message=pick(evidence.message, lang)))
+    if len(check.evidence) > MAX_EVIDENCE_PER_CHECK:
+        lines.append("  - " + t(lang, "more", count=len(check.evidence) - MAX_EVIDENCE_PER_CHECK))
+    note = pick(check.note, lang)
+    if note:
+        lines.append(f"  - {note}")
+    return lines
+
+
+def _item_section(item: ItemResult, lang: str) -> list[str]:
+    out = [f"### {ICON[item.status]} {item.id} {pick(item.title, lang)}", ""]
+    requirement = pick(item.requirement, lang).strip()
+    if requirement:
+        out += [f"**{t(lang, 'requirement')}**", requirement, ""]
+    out += [f"**{t(lang, 'state')}**"] + _evidence_lines(item, lang) + [""]
+    advisories = item.advisories()
+    if advisories:
+        out.append(f"**{t(lang, 'advisory')}**")
+        for check in advisories:
+            title = pick(check.title, lang)
+            if title:
+                out.append(f"- ⚠️ {title}")
+                out += ["  " + line for line in _check_lines(check, lang, advisory=True)]
+            else:
+                out += _check_lines(check, lang, advisory=True)
+        out.append("")
+    fix = pick(item.fix, lang).strip()
+    if item.status != "pass" and fix:
+        out += [f"**{t(lang, 'fix')}**", fix, ""]
+    out += [f"**{t(lang, 'conclusion')}** {ICON[item.status]} **{t(lang, 'status_' + item.status)}**", "", "---", ""]
+    return out
+
+
+def render_markdown(report: Report, lang: str) -> str:
+    plan = (report.plan or {}).get("path") or (report.plan or {}).get("title") or report.spec
+    out = [f"# {t(lang, 'title')}", "",
+           f"> {t(lang, 'compare', plan=plan)}  ",
+           f"> {t(lang, 'spec_root', spec=report.spec, root=report.root)}", "", "---", ""]
+    for status in ("pass", "partial", "fail", "error"):
+        items = [i for i in report.items if i.status == status]
+        if not items:
+            continue
+        out += [f"## {t(lang, 'section_' + status)}", ""]
+        for item in items:
+            out += _item_section(item, lang)
+
+    out += [f"## {t(lang, 'summary')}", "",
+            f"| {t(lang, 'col_item')} | {t(lang, 'col_status')} | {t(lang, 'col_priority')} |",
+            "|--------|------|--------|"]
+    for item in report.items:
+        out.append(f"| {item.id} {pick(item.title, lang)} | {ICON[item.status]} {t(lang, 'status_' + item.status)} "
+                   f"| {t(lang, item.priority)} |")
+    summary = report.summary
+    progress = t(lang, "progress", passed=summary.pass_, total=summary.items, percent=percent(summary.progress))
+    if summary.partial or summary.fail:
+        progress += t(lang, "progress_rest", partial=summary.partial, fail=summary.fail)
+    if summary.error:
+        progress += t(lang, "progress_error", error=summary.error)
+    out += ["", progress, "", "---", "", f"## {t(lang, 'next')}", ""]
+
+    pending = sorted((i for i in report.items if i.status != "pass"),
+                     key=lambda i: (PRIORITY_ORDER[i.priority], report.items.index(i)))
+    if not pending:
+        out += [t(lang, "next_none"), ""]
+    current = None
+    number = 0
+    for item in pending:
+        if item.priority != current:
+            current = item.priority
+            out += [f"### {t(lang, 'next_group', priority=t(lang, item.priority))}", ""]
+            number = 0
+        number += 1
+        failing = [c for c in item.checks if c.level == "required" and c.status != "pass"]
+        reasons = "；".join(pick(c.message, lang) for c in failing) if lang == "zh" else "; ".join(
+            pick(c.message, lang) for c in failing)
+        out.append(f"{number}. **{item.id} {pick(item.title, lang)}** ({ICON[item.status]}): {reasons}")
+    if pending:
+        out.append("")
+
+    if report.diagnostics:
+        out += ["---", "", f"## {t(lang, 'notes')}", ""]
+        for diagnostic in report.diagnostics:
+            key = "diag_syntax" if diagnostic.kind == "syntax-error" else "diag_skipped"
+            out.append("- " + t(lang, key, path=diagnostic.path, line=diagnostic.line, column=diagnostic.column,
+                                message=diagnostic.message))
+        out.append("")
+    out += ["---", "", f"*{t(lang, 'generated', version=report.tool_version, spec=report.spec)}*", ""]
+    return "\n".join(out)

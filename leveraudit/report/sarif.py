@@ -1,0 +1,80 @@
+"""SARIF 2.1.0: one rule per check, one result per non-passing piece of evidence."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from leveraudit.report.i18n import pick
+from leveraudit.report.model import Report
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def fingerprint(check_id: str, path: str, code: str) -> str:
+    """Check id, path and matched code, never the line: baselines survive unrelated edits."""
+    return hashlib.sha256(f"{check_id}\0{path}\0{' '.join(code.split())}".encode()).hexdigest()[:32]
+
+
+def _level(check) -> str:
+    if check.level == "advisory":
+        return "note"
+    return "error" if check.status in ("fail", "error") else "warning"
+
+
+def render_sarif(report: Report, lang: str) -> str:
+    rules, results = [], []
+    index: dict[str, int] = {}
+    for item in report.items:
+        for check in item.checks:
+            index[check.id] = len(rules)
+            description = pick(check.title, lang) or f"{item.id} {pick(item.title, lang)} ({check.kind})"
+            help_text = pick(item.fix, lang) or pick(item.requirement, lang) or description
+            rules.append({
+                "id": check.id,
+                "name": check.kind,
+                "shortDescription": {"text": description},
+                "fullDescription": {"text": pick(item.requirement, lang) or description},
+                "help": {"text": help_text, "markdown": help_text},
+                "defaultConfiguration": {"level": "note" if check.level == "advisory" else "error"},
+                "properties": {"item": item.id, "priority": item.priority, "level": check.level,
+                               "tags": [item.priority, check.kind]},
+            })
+            if check.status == "pass":
+                continue
+            failing = [e for e in check.evidence if e.status != "pass"]
+            base = {"ruleId": check.id, "ruleIndex": index[check.id], "level": _level(check),
+                    "properties": {"item": item.id, "status": check.status}}
+            if not failing:
+                results.append({**base, "message": {"text": f"{item.id}: {pick(check.message, lang)}"},
+                                "partialFingerprints": {"leveraudit/v1": fingerprint(check.id, "", "")}})
+            for evidence in failing:
+                results.append({
+                    **base,
+                    "message": {"text": f"{item.id}: {pick(evidence.message, lang)}"},
+                    "locations": [{"physicalLocation": {
+                        "artifactLocation": {"uri": evidence.path, "uriBaseId": "SRCROOT"},
+                        "region": {"startLine": max(evidence.line, 1), "endLine": max(evidence.end_line, evidence.line, 1)},
+                    }}],
+                    "partialFingerprints": {"leveraudit/v1": fingerprint(check.id, evidence.path, evidence.code)},
+                })
+    for diagnostic in report.diagnostics:
+        if diagnostic.kind != "syntax-error":
+            continue
+        results.append({"ruleId": "leveraudit/syntax-error", "level": "error",
+                        "message": {"text": f"does not parse: {diagnostic.message}"},
+                        "locations": [{"physicalLocation": {
+                            "artifactLocation": {"uri": diagnostic.path, "uriBaseId": "SRCROOT"},
+                            "region": {"startLine": max(diagnostic.line, 1), "startColumn": max(diagnostic.column, 1)}}}]})
+    document = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "leveraudit", "version": report.tool_version,
+                                "informationUri": "https://example.invalid/leveraudit", "rules": rules}},
+            "results": results,
+            "columnKind": "unicodeCodePoints",
+            "properties": {"spec": report.spec, "summary": report.summary.model_dump(by_alias=True)},
+        }],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"

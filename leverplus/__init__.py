@@ -1,0 +1,1 @@
+"""leverplus: the Lever-Plus v3 reference trainer."""

@@ -1,0 +1,189 @@
+"""Every check kind on snippets that must pass and snippets that must not (Fixit-style cases)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_check
+
+TRAINER_ARGPARSE = """
+import argparse
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rce_epochs", type=int, default=5)
+    parser.add_argument("--rce_lr", type=float, default=1e-4)
+    parser.add_argument("--grpo_lr", type=float, default={grpo_lr})
+    {extra}
+    return parser.parse_args()
+"""
+
+CASES = [
+    # -- cli_option ----------------------------------------------------------------------
+    ("cli default equals", {"kind": "cli_option", "dest": "rce_epochs", "default": {"equals": 5}},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="")}, "pass"),
+    ("cli default differs", {"kind": "cli_option", "dest": "rce_epochs", "default": {"equals": 3}},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="")}, "fail"),
+    ("cli lt_option", {"kind": "cli_option", "dest": "grpo_lr", "default": {"le": 3e-5, "lt_option": "rce_lr"}},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="")}, "pass"),
+    ("cli lt_option violated", {"kind": "cli_option", "dest": "grpo_lr", "default": {"lt_option": "rce_lr"}},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-3", extra="")}, "fail"),
+    ("cli default overridden by set_defaults", {"kind": "cli_option", "dest": "rce_epochs", "default": {"equals": 5}},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.set_defaults(rce_epochs=1)")}, "fail"),
+    ("cli missing option", {"kind": "cli_option", "dest": "grpo_epochs"},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="")}, "fail"),
+    ("cli store_false switch by dest", {"kind": "cli_option", "dest": "skip", "default": {"equals": True}},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--no_skip', dest='skip', action='store_false')")}, "pass"),
+    ("cli literal flag spelling", {"kind": "cli_option", "dest": "skip", "flag": "--skip"},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--no_skip', dest='skip', action='store_false')")}, "fail"),
+    ("cli hyphen flag equals underscore", {"kind": "cli_option", "dest": "skip", "flag": "--skip", "action": "switch"},
+     {"t.py": "import typer\ndef train(skip: bool = typer.Option(False, '--skip/--no-skip')):\n    pass\n"}, "pass"),
+    # -- param -----------------------------------------------------------------------------
+    ("param with default", {"kind": "param", "function": "DS.__init__", "name": "skip", "default": {"equals": False}},
+     {"d.py": "class DS:\n    def __init__(self, data, skip: bool = False):\n        pass\n"}, "pass"),
+    ("param keyword-only", {"kind": "param", "function": "DS.__init__", "name": "skip", "annotation": "bool"},
+     {"d.py": "class DS:\n    def __init__(self, data, *, skip: bool = True):\n        pass\n"}, "pass"),
+    ("param wrong default", {"kind": "param", "function": "DS.__init__", "name": "skip", "default": {"equals": False}},
+     {"d.py": "class DS:\n    def __init__(self, data, skip=True):\n        pass\n"}, "fail"),
+    ("param on another method only", {"kind": "param", "function": "DS.__init__", "name": "skip"},
+     {"d.py": "class DS:\n    def __init__(self, data):\n        pass\n    def load(self, skip=False):\n        pass\n"}, "fail"),
+    ("param of nested function", {"kind": "param", "function": "outer.inner", "name": "k"},
+     {"d.py": "def outer():\n    def inner(k=1):\n        return k\n    return inner\n"}, "pass"),
+    # -- attribute -------------------------------------------------------------------------
+    ("attribute in __init__", {"kind": "attribute", "class": "Trainer", "name": "raw", "default": {"equals": False}},
+     {"t.py": "class Trainer:\n    def __init__(self):\n        self.raw = False\n"}, "pass"),
+    ("attribute dataclass field", {"kind": "attribute", "class": ["Trainer", "*Config"], "name": "raw", "default": {"equals": False}},
+     {"t.py": "from dataclasses import dataclass, field\n@dataclass\nclass TrainerConfig:\n    raw: bool = field(default=False)\n"}, "pass"),
+    ("attribute pydantic field", {"kind": "attribute", "class": "Cfg", "name": "raw", "default": {"equals": True}},
+     {"t.py": "from pydantic import BaseModel, Field\nclass Cfg(BaseModel):\n    raw: bool = Field(True, description='x')\n"}, "pass"),
+    ("attribute only a local", {"kind": "attribute", "class": "Trainer", "name": "raw"},
+     {"t.py": "class Trainer:\n    def run(self):\n        raw = False\n        return raw\n"}, "fail"),
+    # -- guard -----------------------------------------------------------------------------
+    ("guard before loop", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"],
+                            "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        warmup()\n        if self.n < 1:\n            print('skip')\n            return\n"
+              "        for e in range(self.n):\n            step()\n"}, "pass"),
+    ("guard after the loop", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"],
+                               "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        for e in range(self.n):\n            step()\n        if self.n <= 0:\n            return\n"}, "fail"),
+    ("guard inside the loop", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"],
+                                "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        for e in range(self.n):\n            if self.n <= 0:\n                return\n"}, "fail"),
+    ("guard that does not exit", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0",
+                                   "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        if self.n <= 0:\n            print('no')\n        for e in range(self.n):\n            pass\n"}, "fail"),
+    ("guard as a disjunct", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0",
+                              "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        if self.dry or 0 >= self.n:\n            return\n        for e in range(self.n):\n            pass\n"}, "pass"),
+    ("guard in a nested function does not guard the outer loop", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0",
+                                                                   "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        def check():\n            if self.n <= 0:\n                return\n"
+              "        for e in range(self.n):\n            pass\n"}, "fail"),
+    # -- assigns_key -------------------------------------------------------------------------
+    ("assigns_key subscript ifexp", {"kind": "assigns_key", "key": "mode", "values": ["file", "fallback"]},
+     {"g.py": "def g(c, used):\n    c['mode'] = 'file' if used else 'fallback'\n"}, "pass"),
+    ("assigns_key model keyword", {"kind": "assigns_key", "key": "mode", "values": ["file", "fallback"]},
+     {"g.py": "def g(s):\n    return Candidate(pointer=[1, 2], mode=s.mode)\n"}, "pass"),
+    ("assigns_key dict(k=v)", {"kind": "assigns_key", "key": "mode"},
+     {"g.py": "def g():\n    return dict(mode='file')\n"}, "pass"),
+    ("assigns_key disallowed value", {"kind": "assigns_key", "key": "mode", "values": ["file", "fallback"]},
+     {"g.py": "def g(c):\n    c['mode'] = 'vqaEval'\n"}, "fail"),
+    ("assigns_key only read", {"kind": "assigns_key", "key": "mode"},
+     {"g.py": "def g(c):\n    return c['mode'] == 'file'\n"}, "fail"),
+    # -- loop_filter ---------------------------------------------------------------------------
+    ("loop_filter and-condition", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"]},
+     {"d.py": "class DS:\n    def __init__(self, cands, skip=False):\n        self.skip = skip\n        for c in cands:\n"
+              "            if self.skip and c.get('mode') == 'fallback':\n                continue\n            use(c)\n"}, "pass"),
+    ("loop_filter nested ifs and attribute reads", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"]},
+     {"d.py": "class DS:\n    def build(self, cands):\n        for c in cands:\n            if self.skip:\n"
+              "                if c.mode == 'fallback':\n                    continue\n"}, "pass"),
+    ("loop_filter missing the switch", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"]},
+     {"d.py": "class DS:\n    def build(self, cands):\n        for c in cands:\n            if c['mode'] == 'fallback':\n                continue\n"}, "fail"),
+    ("loop_filter that does not skip", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip"]},
+     {"d.py": "class DS:\n    def build(self, cands):\n        for c in cands:\n            if self.skip:\n                log(c)\n"}, "fail"),
+    # -- call_kwarg ----------------------------------------------------------------------------
+    ("call_kwarg both calls through an alias", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip", "value": "$A.skip", "min_count": 2},
+     {"ds.py": "class RLDS:\n    pass\n",
+      "t.py": "from ds import RLDS as D\ndef main(args):\n    a = D(1, skip=args.skip)\n    b = D(2, skip=args.skip)\n"}, "pass"),
+    ("call_kwarg passed to one of two calls", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip", "min_count": 2},
+     {"t.py": "import ds as m\ndef main(args):\n    a = m.RLDS(1, skip=args.skip)\n    b = m.RLDS(2)\n"}, "partial"),
+    ("call_kwarg wrong value", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip", "value": "$A.skip"},
+     {"t.py": "def main(args):\n    a = RLDS(1, skip=True)\n"}, "fail"),
+    ("call_kwarg too few calls", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip", "min_count": 2},
+     {"t.py": "def main(args):\n    a = RLDS(1, skip=args.skip)\n"}, "partial"),
+    ("call_kwarg no calls is not vacuous", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip"},
+     {"t.py": "class RLDS:\n    pass\n"}, "fail"),
+    ("call_kwarg **kwargs is not verifiable", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip"},
+     {"t.py": "def main(kw):\n    a = RLDS(1, **kw)\n"}, "fail"),
+    # -- flows ---------------------------------------------------------------------------------
+    ("flows attribute assignment", {"kind": "flows", "option": "freeze", "to": "freeze"},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--freeze', action='store_true')")
+              + "def run(args, trainer):\n    trainer.freeze = args.freeze\n"}, "pass"),
+    ("flows keyword into a constructor", {"kind": "flows", "option": "freeze", "to": "freeze_backbone"},
+     {"t.py": "import typer\ndef train(freeze: bool = typer.Option(False)):\n    cfg = Config(freeze_backbone=freeze)\n"}, "pass"),
+    ("flows only a constant", {"kind": "flows", "option": "freeze", "to": "freeze"},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--freeze', action='store_true')")
+              + "def run(args, trainer):\n    trainer.freeze = False\n"}, "fail"),
+    ("flows without the option", {"kind": "flows", "option": "freeze", "to": "freeze"},
+     {"t.py": "def run(args, trainer):\n    trainer.freeze = args.freeze\n"}, "fail"),
+    # -- checked_load ----------------------------------------------------------------------------
+    ("checked_load tuple result", {"kind": "checked_load", "inside": "load_sft"},
+     {"l.py": "def load_sft(model, sd):\n    missing, unexpected = model.load_state_dict(sd, strict=False)\n"
+              "    if missing:\n        print('missing', missing)\n    if unexpected:\n        print('unexpected', unexpected)\n"
+              "    if len(missing) > 0:\n        raise RuntimeError('mismatch')\n"}, "pass"),
+    ("checked_load result object and derived fraction", {"kind": "checked_load", "inside": "load_sft"},
+     {"l.py": "import logging\nlog = logging.getLogger()\ndef load_sft(model, sd, allowed):\n"
+              "    result = model.load_state_dict(sd, strict=False)\n    log.warning('missing %s unexpected %s', result.missing_keys, result.unexpected_keys)\n"
+              "    fraction = len(result.missing_keys) / 9\n    if fraction > allowed:\n        raise ValueError(fraction)\n"}, "pass"),
+    ("checked_load strict load", {"kind": "checked_load", "inside": "load_sft"},
+     {"l.py": "def load_sft(model, sd):\n    model.load_state_dict(sd)\n"}, "pass"),
+    ("checked_load discarded result", {"kind": "checked_load", "inside": "load_sft"},
+     {"l.py": "def load_sft(model, sd):\n    model.load_state_dict(sd, strict=False)\n"}, "fail"),
+    ("checked_load warn only", {"kind": "checked_load", "inside": "load_sft"},
+     {"l.py": "def load_sft(model, sd):\n    missing, unexpected = model.load_state_dict(sd, strict=False)\n"
+              "    print(missing, unexpected)\n"}, "fail"),
+    ("checked_load one of two loads unchecked", {"kind": "checked_load", "inside": ["load_sft"], "mentions": ["sft_ckpt"]},
+     {"l.py": "def load_sft(model, sd):\n    missing, unexpected = model.load_state_dict(sd, strict=False)\n"
+              "    print(missing, unexpected)\n    if missing:\n        raise RuntimeError(missing)\n"
+              "def main(args, model, sd):\n    if args.sft_ckpt:\n        model.load_state_dict(sd, strict=False)\n"
+              "def infer(model, sd):\n    model.load_state_dict(sd, strict=False)\n"}, "partial"),
+    ("checked_load min_count not met", {"kind": "checked_load", "inside": "load_sft", "min_count": 2},
+     {"l.py": "def load_sft(model, sd):\n    model.load_state_dict(sd)\n"}, "partial"),
+    # -- branch -----------------------------------------------------------------------------------
+    ("branch statement form", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
+     {"t.py": "def f(self, batch):\n    if self.raw:\n        r = batch['r_raw'].to(d)\n    else:\n        r = batch['r'].to(d)\n"}, "pass"),
+    ("branch expression form with attributes", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
+     {"t.py": "def f(cfg, batch):\n    return batch.r if not cfg.raw else batch.r_raw\n"}, "pass"),
+    ("branch arms swapped", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
+     {"t.py": "def f(self, batch):\n    r = batch['r'] if self.raw else batch['r_raw']\n"}, "fail"),
+    # -- pattern ------------------------------------------------------------------------------------
+    ("pattern inside", {"kind": "pattern", "pattern": ["$P.requires_grad = False"], "inside": "if $T.freeze: ..."},
+     {"t.py": "def f(self):\n    if self.freeze:\n        for p in self.m.parameters():\n            p.requires_grad = False\n"}, "pass"),
+    ("pattern outside the scope", {"kind": "pattern", "pattern": ["$P.requires_grad = False"], "inside": "if $T.freeze: ..."},
+     {"t.py": "def f(self):\n    for p in self.m.parameters():\n        p.requires_grad = False\n"}, "fail"),
+    ("pattern negated, absent", {"kind": "pattern", "pattern": ["'query_proj'"], "negate": True},
+     {"t.py": "NAMES = ['input_proj']\n"}, "pass"),
+    ("pattern negated, present", {"kind": "pattern", "pattern": ["'query_proj'"], "negate": True},
+     {"t.py": "NAMES = ['input_proj', \"query_proj\"]\n"}, "fail"),
+    ("pattern mentions", {"kind": "pattern", "pattern": ["print(...)"], "mentions": "fallback_count"},
+     {"t.py": "print('hello')\nprint(f'{fallback_count} fallbacks')\n"}, "pass"),
+]
+
+
+@pytest.mark.parametrize("name,check,files,expected", CASES, ids=[c[0] for c in CASES])
+def test_check_kind(tmp_path, name, check, files, expected):
+    result = run_check(tmp_path, check, files)
+    assert result.status == expected, (result.message, [e.message for e in result.evidence])
+
+
+def test_every_kind_has_passing_and_failing_cases():
+    from leveraudit.spec import CHECK_KINDS
+    outcomes = {}
+    for _, check, _, expected in CASES:
+        outcomes.setdefault(check["kind"], set()).add("pass" if expected == "pass" else "not pass")
+    assert {k: v for k, v in outcomes.items() if v == {"pass", "not pass"}}.keys() == CHECK_KINDS.keys()
+
+
+def test_evidence_has_exact_lines(tmp_path):
+    result = run_check(tmp_path, {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip"},
+                       {"t.py": "def main(args):\n\n    a = RLDS(1,\n             skip=args.skip)\n    b = RLDS(2)\n"})
+    assert [(e.path, e.line, e.status) for e in result.evidence] == [("t.py", 4, "pass"), ("t.py", 5, "fail")]
