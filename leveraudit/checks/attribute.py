@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, constraint_failures, evidence_for,
+from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, constraint_failures, evidence_for, join,
                                     names_in_glob, text_has_all, to_evidence)
 from leveraudit.extract.pattern import walk
 
@@ -75,8 +75,8 @@ class AttributeKind(CheckKind):
             problems = constraint_failures(check.default, literal, known) if check.default else []
             shown = module.snippet(node, 100)
             if problems:
-                facts.append(evidence_for(module, node, FAIL, L(f"`{shown}`: " + "; ".join(problems),
-                                                                f"`{shown}`：" + "；".join(problems))))
+                facts.append(evidence_for(module, node, FAIL, L(f"`{shown}`: " + join(problems)["en"],
+                                                                f"`{shown}`：" + join(problems)["zh"])))
             else:
                 facts.append(evidence_for(module, node, PASS, L(f"`{qual}`: `{shown}`", f"`{qual}`：`{shown}`")))
         return facts

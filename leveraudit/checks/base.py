@@ -125,27 +125,28 @@ def describe_value(value: Any) -> str:
 
 
 def constraint_failures(constraint, value: Any, known: bool, ctx: Context | None = None, program: str | None = None,
-                        files=None) -> list[str]:
-    """Which parts of a Constraint a statically known value violates (empty list: satisfied)."""
+                        files=None) -> list[dict[str, str]]:
+    """Which parts of a Constraint a statically known value violates, as localized messages."""
     if constraint is None or constraint.is_empty():
         return []
     if not known:
-        return ["the value is not a literal, so it cannot be checked statically"]
+        return [L("the value is not a literal, so it cannot be checked statically", "该值不是字面量，无法静态核对")]
     problems = []
     if constraint.equals is not None and not _same(value, constraint.equals):
-        problems.append(f"expected == {describe_value(constraint.equals)}")
+        problems.append(L(f"expected {describe_value(constraint.equals)}", f"应为 {describe_value(constraint.equals)}"))
     if constraint.in_ is not None and not any(_same(value, v) for v in constraint.in_):
-        problems.append(f"expected one of {constraint.in_!r}")
+        problems.append(L(f"expected one of {constraint.in_!r}", f"应为 {constraint.in_!r} 之一"))
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     for name, symbol, test in (("lt", "<", lambda a, b: a < b), ("le", "<=", lambda a, b: a <= b),
                                ("gt", ">", lambda a, b: a > b), ("ge", ">=", lambda a, b: a >= b)):
         bound = getattr(constraint, name)
         if bound is None:
             continue
+        shown = _number(bound)
         if not numeric:
-            problems.append(f"expected a number {symbol} {bound}")
+            problems.append(L(f"expected a number {symbol} {shown}", f"应为 {symbol} {shown} 的数"))
         elif not test(value, bound):
-            problems.append(f"expected {symbol} {bound}")
+            problems.append(L(f"expected {symbol} {shown}", f"应 {symbol} {shown}"))
     for name, symbol, test in (("lt_option", "<", lambda a, b: a < b), ("le_option", "<=", lambda a, b: a <= b)):
         other = getattr(constraint, name)
         if other is None or ctx is None:
@@ -153,14 +154,23 @@ def constraint_failures(constraint, value: Any, known: bool, ctx: Context | None
         candidates = ctx.options(other, files)
         same_program = [o for o in candidates if o.program == program] or candidates
         if not same_program:
-            problems.append(f"no option --{other} to compare with")
+            problems.append(L(f"no option --{other} to compare with", f"没有可比较的参数 --{other}"))
             continue
         reference = same_program[0]
         if not reference.default_known or not isinstance(reference.default, (int, float)):
-            problems.append(f"--{other} has no literal numeric default")
+            problems.append(L(f"--{other} has no literal numeric default", f"--{other} 没有数值字面量默认值"))
         elif not numeric or not test(value, reference.default):
-            problems.append(f"expected {symbol} --{other} ({reference.default})")
+            problems.append(L(f"expected {symbol} --{other} ({reference.default})",
+                              f"应 {symbol} --{other}（{reference.default}）"))
     return problems
+
+
+def join(problems: list[dict[str, str]]) -> dict[str, str]:
+    return L("; ".join(p["en"] for p in problems), "；".join(p["zh"] for p in problems))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -41,9 +41,10 @@ class BranchKind(CheckKind):
             if match(condition, test) is None:
                 continue
             if _contains(module, then, body) and _contains(module, otherwise, orelse):
+                chosen, other = module.snippet(body, 60), module.snippet(orelse, 60)
                 facts.append(evidence_for(module, node, PASS, L(
-                    f"`if {module.snippet(test, 60)}` selects `{check.then}`, else `{check.else_}`",
-                    f"`if {module.snippet(test, 60)}` 时使用 `{check.then}`，否则使用 `{check.else_}`")))
+                    f"`if {module.snippet(test, 60)}` selects `{chosen}`, else `{other}`",
+                    f"`if {module.snippet(test, 60)}` 时使用 `{chosen}`，否则使用 `{other}`")))
             else:
                 facts.append(evidence_for(module, node, FAIL, L(
                     f"`if {module.snippet(test, 60)}` does not select `{check.then}` / `{check.else_}`",

@@ -49,8 +49,8 @@ class CliOptionKind(CheckKind):
                     problems_zh.append(f"action 为 {option.action or 'store'}，应为 {wanted}")
             for problem in constraint_failures(check.default, option.default, option.default_known, ctx,
                                                option.program, files):
-                problems_en.append(f"default {option.default_code}: {problem}")
-                problems_zh.append(f"默认值 `{option.default_code}`：{problem}")
+                problems_en.append(f"default `{option.default_code}`: {problem['en']}")
+                problems_zh.append(f"默认值 `{option.default_code}`：{problem['zh']}")
             where = " (via set_defaults)" if option.default_line else ""
             where_zh = "（由 set_defaults 设置）" if option.default_line else ""
             if problems_en:

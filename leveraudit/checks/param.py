@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, aggregate, constraint_failures, evidence_for,
+from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, aggregate, constraint_failures, evidence_for, join,
                                     names_in_glob, text_has_all, to_evidence)
 from leveraudit.extract.pattern import code_of
 
@@ -35,17 +35,18 @@ class ParamKind(CheckKind):
             fact = evidence_for(module, param, PASS, {})
             problems = []
             if check.annotation and annotation != check.annotation:
-                problems.append(f"annotation is {annotation}, expected {check.annotation}")
+                problems.append(L(f"annotation is {annotation}, expected {check.annotation}",
+                                  f"类型注解为 {annotation}，应为 {check.annotation}"))
             if check.default is not None:
                 if param.default is None:
-                    problems.append("has no default")
+                    problems.append(L("has no default", "没有默认值"))
                 else:
                     problems += constraint_failures(check.default, value, known)
             shown = f"{check.name}" + (f": {annotation}" if annotation else "") + (
                 f" = {code_of(param.default)}" if param.default is not None else "")
             if problems:
                 fact["status"] = FAIL
-                fact["message"] = L(f"`{qual}({shown})`: " + "; ".join(problems), f"`{qual}({shown})`：" + "；".join(problems))
+                fact["message"] = L(f"`{qual}({shown})`: " + join(problems)["en"], f"`{qual}({shown})`：" + join(problems)["zh"])
             else:
                 fact["message"] = L(f"`{qual}` takes `{shown}`", f"`{qual}` 有参数 `{shown}`")
             facts.append(fact)

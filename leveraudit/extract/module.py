@@ -6,6 +6,7 @@ metadata) are computed only when a check first reports a line.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -246,7 +247,16 @@ def parse_module(rel: str, text: str) -> ParsedModule | ParseFailure:
     try:
         tree = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
-        return ParseFailure(rel, exc.raw_line, exc.raw_column + 1, exc.message.splitlines()[0] if exc.message else "syntax error")
+        line, column = exc.raw_line, exc.raw_column + 1
+        message = exc.message.splitlines()[0] if exc.message else "syntax error"
+        try:  # CPython's parser (parse only, nothing runs) pins the position more precisely
+            ast.parse(text, filename=rel)
+        except SyntaxError as precise:
+            line, column = precise.lineno or line, precise.offset or column
+            message = precise.msg or message
+        except (ValueError, RecursionError, MemoryError):
+            pass
+        return ParseFailure(rel, line, column, message)
     except (RecursionError, MemoryError, ValueError) as exc:
         return ParseFailure(rel, 1, 1, f"cannot parse: {type(exc).__name__}")
     try:

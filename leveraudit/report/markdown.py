@@ -23,7 +23,9 @@ def _check_lines(check, lang: str, advisory: bool) -> list[str]:
     if not check.evidence:
         icon = "⚠️" if advisory and check.status != "pass" else ICON[check.status]
         text = pick(check.message, lang)
-        lines.append(f"- {icon} {title + '：' if title and lang == 'zh' else (title + ': ' if title else '')}{text}")
+        if title and not advisory:
+            text = f"{title}{'：' if lang == 'zh' else ': '}{text}"
+        lines.append(f"- {icon} {text}")
     for evidence in check.evidence[:MAX_EVIDENCE_PER_CHECK]:
         status = evidence.status
         if advisory and status != "pass":

@@ -23,9 +23,16 @@ class _Located:
     lines: dict[tuple, int]
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
+
+
 def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
     """Build plain Python values from a composed (safe) YAML node, recording each path's line."""
     lines[path] = node.start_mark.line + 1
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        return node.value  # dates stay text (`date: 2025-12-10`)
+    if node.tag not in _PLAIN_TAGS:
+        raise SpecError(f"line {node.start_mark.line + 1}: YAML tag {node.tag!r} is not allowed in a spec")
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -38,9 +45,6 @@ def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_construct(child, path + (index,), lines) for index, child in enumerate(node.value)]
     return _scalar(node)
-
-
-_RESOLVER = yaml.SafeLoader
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -62,7 +66,10 @@ def _load_yaml(text: str, source: str) -> _Located:
     if node is None:
         raise SpecError(f"{source}: the spec is empty")
     lines: dict[tuple, int] = {}
-    return _Located(_construct(node, (), lines), lines)
+    try:
+        return _Located(_construct(node, (), lines), lines)
+    except SpecError as exc:
+        raise SpecError(f"{source}:{str(exc).removeprefix('line ')}") from None
 
 
 def _model_at(loc: tuple, data: Any) -> type[BaseModel] | None:

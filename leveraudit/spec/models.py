@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 Lang = Literal["zh", "en"]
 Level = Literal["required", "advisory"]
@@ -77,6 +77,20 @@ class Constraint(Strict):
 PatternText = Annotated[str, Field(min_length=1, description="a Python snippet; $X metavariables, ... wildcards")]
 
 
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _one_or_many_schema(item: dict) -> dict:
+    return {"anyOf": [item, {"type": "array", "items": item}]}
+
+
+# YAML lets a single value stand for a one-element list: `inside: GRPOTrainer.train`
+Names = Annotated[list[str], BeforeValidator(_listify), WithJsonSchema(_one_or_many_schema({"type": "string"}))]
+Patterns = Annotated[list[PatternText], BeforeValidator(_listify),
+                     WithJsonSchema(_one_or_many_schema({"type": "string", "minLength": 1}))]
+
+
 class CheckBase(Strict):
     id: str | None = Field(default=None, description="stable id; defaults to <item>/<kind>#<n>")
     level: Level = "required"
@@ -113,33 +127,24 @@ class AttributeCheck(CheckBase):
     """An attribute of a class: self.x = v in a method, or a dataclass / pydantic field."""
 
     kind: Literal["attribute"]
-    class_: list[str] = Field(alias="class", description="class-name globs (alternatives)")
+    class_: Names = Field(alias="class", description="class-name globs (alternatives)")
     name: str
     default: Constraint | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("class_", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
 
 
 class GuardCheck(CheckBase):
     """Inside a function, an `if` on a condition exits before a later statement."""
 
     kind: Literal["guard"]
-    inside: list[str] = Field(description="qualified-name globs of the function holding the guard")
+    inside: Names = Field(description="qualified-name globs of the function holding the guard")
     condition: PatternText
     exits: list[Literal["return", "raise", "continue", "break"]] = ["return", "raise"]
-    before: list[PatternText] = Field(description="statement patterns the guard must precede (alternatives)")
-    body_calls: list[str] | None = Field(default=None, description="callee globs the guard body must call (e.g. print)")
+    before: Patterns = Field(description="statement patterns the guard must precede (alternatives)")
+    body_calls: Names | None = Field(default=None, description="callee globs the guard body must call (e.g. print)")
 
-    _lists = field_validator("inside", "before", "body_calls", mode="before")(_listify)
 
 
 class AssignsKeyCheck(EveryCheck):
@@ -148,24 +153,22 @@ class AssignsKeyCheck(EveryCheck):
     kind: Literal["assigns_key"]
     key: str
     values: list[Any] | None = Field(default=None, description="allowed literal values")
-    inside: list[str] | None = None
-    constructors: list[str] | None = Field(
+    inside: Names | None = None
+    constructors: Names | None = Field(
         default=None, description="callee globs whose keyword k counts as the key (default: dict and any CamelCase class)"
     )
 
-    _lists = field_validator("inside", "constructors", mode="before")(_listify)
 
 
 class LoopFilterCheck(CheckBase):
     """Inside a loop, an `if` whose conjuncts match all `condition` patterns skips the item."""
 
     kind: Literal["loop_filter"]
-    inside: list[str]
+    inside: Names
     iter: PatternText | None = Field(default=None, description="pattern the loop's iterable must match")
-    condition: list[PatternText] = Field(description="patterns that must all be conjuncts of the filter")
+    condition: Patterns = Field(description="patterns that must all be conjuncts of the filter")
     exits: list[Literal["continue", "break", "return", "raise"]] = ["continue"]
 
-    _lists = field_validator("inside", "condition", mode="before")(_listify)
 
 
 class CallKwargCheck(EveryCheck):
@@ -192,12 +195,11 @@ class CheckedLoadCheck(EveryCheck):
     """Every state-dict load in scope keeps its result, reports mismatches and raises on them."""
 
     kind: Literal["checked_load"]
-    calls: list[str] = ["load_state_dict"]
-    inside: list[str] = Field(default_factory=list, description="qualified-name globs of enclosing scopes")
-    mentions: list[str] = Field(default_factory=list, description="also any function mentioning one of these names")
+    calls: Names = ["load_state_dict"]
+    inside: Names = Field(default_factory=list, description="qualified-name globs of enclosing scopes")
+    mentions: Names = Field(default_factory=list, description="also any function mentioning one of these names")
     require: list[LoadRequirement] = ["kept_result", "reports_missing", "reports_unexpected", "raises_on_missing"]
 
-    _lists = field_validator("calls", "inside", "mentions", mode="before")(_listify)
 
     @model_validator(mode="after")
     def _has_scope(self) -> "CheckedLoadCheck":
@@ -210,26 +212,24 @@ class BranchCheck(CheckBase):
     """An if (statement or expression) on a condition selects one expression, else another."""
 
     kind: Literal["branch"]
-    inside: list[str] | None = None
+    inside: Names | None = None
     condition: PatternText
     then: PatternText
     else_: PatternText = Field(alias="else")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    _lists = field_validator("inside", mode="before")(_listify)
 
 
 class PatternCheck(EveryCheck):
     """A structural pattern (alternatives), optionally inside another pattern or scope, or negated."""
 
     kind: Literal["pattern"]
-    pattern: list[PatternText] = Field(description="alternatives; $X metavariables, ... wildcards")
+    pattern: Patterns = Field(description="alternatives; $X metavariables, ... wildcards")
     inside: PatternText | None = Field(default=None, description="pattern of an enclosing node")
-    scope: list[str] | None = Field(default=None, description="qualified-name globs of enclosing defs")
+    scope: Names | None = Field(default=None, description="qualified-name globs of enclosing defs")
     mentions: str | None = Field(default=None, description="regex the matched code must contain")
     negate: bool = Field(default=False, description="pass when nothing matches")
 
-    _lists = field_validator("pattern", "scope", mode="before")(_listify)
 
 
 Check = Annotated[

@@ -1,0 +1,32 @@
+"""The per-file fact cache: warm runs reuse it, edits invalidate it, it lives outside the tree."""
+
+from __future__ import annotations
+
+import shutil
+
+from leveraudit.engine import run_audit
+from tests.conftest import FIXTURES
+
+
+def test_warm_run_hits_cache_and_agrees(tmp_path, v3_spec):
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "research_before", root)
+    cache = tmp_path / "cache"
+    cold, cold_stats = run_audit(v3_spec, root, cache_dir=cache, jobs=1)
+    warm, warm_stats = run_audit(v3_spec, root, cache_dir=cache, jobs=1)
+    assert cold_stats.parsed > 0 and cold_stats.cached == 0
+    assert warm_stats.parsed == 0 and warm_stats.cached == cold_stats.parsed
+    assert warm.model_dump() == cold.model_dump()
+    assert not any(p.name.endswith(".json") for p in root.rglob("*")), "nothing is written into the audited tree"
+
+
+def test_an_edit_invalidates_only_that_file(tmp_path, v3_spec):
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "research_before", root)
+    cache = tmp_path / "cache"
+    run_audit(v3_spec, root, cache_dir=cache, jobs=1)
+    shutil.copy(FIXTURES / "research_after" / "lever_lm/models/v3/generate_rl_data.py",
+                root / "lever_lm/models/v3/generate_rl_data.py")
+    report, stats = run_audit(v3_spec, root, cache_dir=cache, jobs=1)
+    assert stats.parsed == 1
+    assert {i.id: i.status for i in report.items}["3.3.1"] == "pass"

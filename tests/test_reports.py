@@ -1,0 +1,104 @@
+"""Golden files for every renderer on both fixture trees, and SARIF schema validation.
+
+Regenerate after an intended change with: LEVERAUDIT_UPDATE_GOLDEN=1 ./dev test tests/test_reports.py
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+from rich.console import Console
+
+from leveraudit.engine import run_audit
+from leveraudit.report import TEXT_RENDERERS
+from leveraudit.report.terminal import render_terminal
+from leveraudit.spec import load_spec
+from tests.conftest import REPO
+
+GOLDEN = REPO / "tests" / "golden"
+TREES = ["research_before", "research_after"]
+OUTPUTS = [("md", "zh"), ("md", "en"), ("json", "zh"), ("sarif", "en"), ("junit", "en"), ("github", "en"),
+           ("terminal", "zh")]
+
+
+@pytest.fixture(scope="module")
+def reports():
+    cwd = os.getcwd()
+    os.chdir(REPO)  # the report shows the spec and root as given: keep them relative
+    try:
+        spec = load_spec("rules/v3.yaml")
+        return {tree: run_audit(spec, Path(f"tests/fixtures/{tree}"), spec_path="rules/v3.yaml", jobs=1)[0]
+                for tree in TREES}
+    finally:
+        os.chdir(cwd)
+
+
+def render(report, fmt, lang) -> str:
+    if fmt == "terminal":
+        buffer = io.StringIO()
+        render_terminal(report, lang, Console(file=buffer, width=110, color_system=None, force_terminal=False))
+        return buffer.getvalue()
+    return TEXT_RENDERERS[fmt](report, lang)
+
+
+@pytest.mark.parametrize("tree", TREES)
+@pytest.mark.parametrize("fmt,lang", OUTPUTS)
+def test_golden(reports, tree, fmt, lang):
+    text = render(reports[tree], fmt, lang)
+    path = GOLDEN / f"{tree}.{lang}.{fmt}"
+    if os.environ.get("LEVERAUDIT_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}; run with LEVERAUDIT_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_output_is_deterministic(reports):
+    spec = load_spec(REPO / "rules" / "v3.yaml")
+    again, _ = run_audit(spec, REPO / "tests" / "fixtures" / "research_before", jobs=2)
+    first = json.loads(TEXT_RENDERERS["json"](reports["research_before"], "en"))
+    second = json.loads(TEXT_RENDERERS["json"](again, "en"))
+    first.pop("root"), second.pop("root"), first.pop("spec"), second.pop("spec")
+    assert first == second
+
+
+def test_markdown_totals_are_computed(reports):
+    zh = render(reports["research_before"], "md", "zh")
+    assert "**总体进度：** 5/8 项已实现（62.5%）" in zh
+    assert "| 3.3.1 添加 `vqa_eval_mode` 字段 | ⚠️ 部分实现 | 高 |" in zh
+    assert zh.index("## ✅ 已完全实现的改进") < zh.index("## ⚠️ 部分实现的改进") < zh.index("## ❌ 未实现的改进")
+    en = render(reports["research_after"], "md", "en")
+    assert "**Overall progress:** 8/8 items implemented (100.0%)" in en
+
+
+def test_json_follows_the_contract(reports):
+    data = json.loads(render(reports["research_before"], "json", "en"))
+    assert data["schema"] == "leveraudit.report/1"
+    assert data["summary"] == {"items": 8, "pass": 5, "partial": 1, "fail": 2, "error": 0, "progress": 0.625}
+    check = data["items"][0]["checks"][0]
+    assert set(check) >= {"id", "kind", "level", "status", "message", "evidence"}
+    assert set(check["evidence"][0]) >= {"path", "line", "end_line"}
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_sarif_is_valid_against_the_2_1_0_schema(reports, tree):
+    schema = json.loads((REPO / "tests" / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+    document = json.loads(render(reports[tree], "sarif", "en"))
+    jsonschema.validate(document, schema)
+    results = document["runs"][0]["results"]
+    if tree == "research_before":
+        assert {r["ruleId"] for r in results if r["level"] == "error"} >= {
+            "3.3.1/eval-mode-field", "3.3.2/param", "3.3.3/option", "3.3.3/passed-to-datasets"}
+        assert all("partialFingerprints" in r for r in results)
+
+
+def test_junit_counts_required_failures_only(reports):
+    root = ET.fromstring(render(reports["research_before"], "junit", "en"))
+    assert root.get("failures") == "5" and root.get("errors") == "0"
+    assert ET.fromstring(render(reports["research_after"], "junit", "en")).get("failures") == "0"

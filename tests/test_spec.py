@@ -1,0 +1,101 @@
+"""Spec loading: strict models, errors that name the file, line and field, did-you-mean."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from leveraudit.cli import app
+from leveraudit.spec import SpecError, load_spec, parse_spec
+from leveraudit.spec.load import all_errors
+
+BASE = """\
+version: 1
+title: t
+items:
+  - id: "1"
+    title: x
+    priority: high
+    checks:
+{checks}
+"""
+
+
+def spec_text(checks: str) -> str:
+    return BASE.format(checks=checks)
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "s.yaml")
+    return str(info.value)
+
+
+def test_v3_spec_loads_with_the_plan_items(v3_spec):
+    assert [i.id for i in v3_spec.items] == ["3.1", "3.2", "3.3.1", "3.3.2", "3.3.3", "3.4", "3.5.1", "3.5.2"]
+    assert v3_spec.items[0].title.get("zh") == "把 RCE-only 明确固化成 v3 默认训练方式"
+    assert all(item.title.get("en") for item in v3_spec.items)
+
+
+def test_default_check_ids():
+    spec = parse_spec(spec_text("      - kind: cli_option\n        dest: a\n      - kind: cli_option\n        dest: b\n"
+                                "      - kind: param\n        function: f\n        name: x\n"))
+    assert [check_id for _, check_id, _ in spec.iter_checks()] == ["1/cli_option#1", "1/cli_option#2", "1/param#1"]
+
+
+def test_unknown_kind_names_line_and_suggests():
+    message = error_of(spec_text("      - kind: cli_opton\n        dest: a\n"))
+    assert message.startswith("s.yaml:8: items[0].checks[0].kind: unknown check kind 'cli_opton'")
+    assert "did you mean 'cli_option'" in message
+
+
+def test_unknown_key_names_line_and_suggests():
+    message = error_of(spec_text("      - kind: cli_option\n        dset: a\n"))
+    errors = all_errors(spec_text("      - kind: cli_option\n        dset: a\n"), "s.yaml")
+    assert "s.yaml:9: items[0].checks[0].dset: unknown key; did you mean 'dest'?" in errors
+    assert message.startswith("s.yaml:")
+
+
+def test_wrong_type_names_the_field():
+    message = error_of(spec_text("      - kind: call_kwarg\n        callee: f\n        keyword: k\n        min_count: many\n"))
+    assert message.startswith("s.yaml:11: items[0].checks[0].min_count:")
+
+
+def test_item_without_required_check_is_rejected():
+    message = error_of(spec_text("      - kind: cli_option\n        dest: a\n        level: advisory\n"))
+    assert "no required check" in message and message.startswith("s.yaml:4:")
+
+
+def test_yaml_that_does_not_parse():
+    message = error_of("version: 1\ntitle: [unclosed\n")
+    assert message.startswith("s.yaml:") and "YAML does not parse" in message
+
+
+def test_yaml_tags_are_not_constructed():
+    message = error_of("version: 1\ntitle: !!python/object/apply:os.system ['echo pwned']\nitems: []\n")
+    assert message == "s.yaml:2: YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed in a spec"
+
+
+def test_duplicate_ids_are_rejected():
+    text = spec_text("      - kind: cli_option\n        id: x\n        dest: a\n      - kind: cli_option\n        id: x\n        dest: b\n")
+    assert "duplicate id 'x'" in error_of(text)
+
+
+def test_missing_file():
+    with pytest.raises(SpecError, match="not found"):
+        load_spec("/nonexistent/spec.yaml")
+
+
+def test_schema_command_prints_a_json_schema_that_accepts_v3():
+    import jsonschema
+    import yaml
+
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    from tests.conftest import V3
+    jsonschema.validate(yaml.safe_load(V3.read_text(encoding="utf-8")), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"version": 1, "title": "t", "items": [], "bogus": 1}, schema)
