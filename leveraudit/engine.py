@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 
+import json
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from leveraudit import __version__
 from leveraudit.cache import FactCache
 from leveraudit.checks import KINDS
-from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, Evidence, L, Outcome
+from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
 from leveraudit.extract.cli import CliOption, extract_cli
-from leveraudit.extract.discover import GlobSet, SourceFile, discover
+from leveraudit.extract.discover import FileRef, GlobSet, Skipped, discover, read_source
 from leveraudit.extract.module import ParseFailure, parse_module
 from leveraudit.extract.pattern import PatternError
 from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
@@ -26,18 +29,20 @@ _CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
 class _Plan:
     """What one file must go through: which checks scan it, and whether its CLI surface matters."""
 
-    source: SourceFile
+    ref: FileRef
+    digest: str
     check_ids: list[str]
     cli: bool
+    text: str | None = None
 
 
 @dataclass
 class AuditStats:
     files: int = 0
+    read: int = 0
     parsed: int = 0
     cached: int = 0
     skipped: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def spec_fingerprint(spec: Spec) -> str:
@@ -62,7 +67,11 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
             errors[check_id] = f"internal error in {check.kind}: {type(exc).__name__}: {exc}"
     result: dict = {"facts": facts, "check_errors": errors}
     if cli:
-        result["cli"] = [o.to_json() for o in extract_cli(module)]
+        try:
+            result["cli"] = [o.to_json() for o in extract_cli(module)]
+        except Exception as exc:  # noqa: BLE001
+            result["cli"] = []
+            result["check_errors"]["<cli>"] = f"CLI extraction failed: {type(exc).__name__}: {exc}"
     return result
 
 
@@ -70,73 +79,153 @@ def _scan_job(job: tuple) -> dict:
     return _scan_file(*job)
 
 
-def plan_files(spec: Spec, files: list[SourceFile]) -> list[_Plan]:
-    cli_dests: set[str] = set()
-    for _, _, check in spec.iter_checks():
-        cli_dests |= KINDS[check.kind].cli_dests(check)
-    narrowed = {check_id: GlobSet(check.files) for _, check_id, check in spec.iter_checks() if check.files}
-    cli_words = {d for dest in cli_dests for d in (dest, dest.replace("_", "-"))}
-    plans = []
-    for source in files:
-        text = source.text
-        ids = [check_id for _, check_id, check in spec.iter_checks()
-               if (check_id not in narrowed or narrowed[check_id].matches(source.rel))
+class Planner:
+    """The text pre-filter: which checks can match a file, decided without parsing it."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.checks = list(spec.iter_checks())
+        self.narrowed = {check_id: GlobSet(check.files) for _, check_id, check in self.checks if check.files}
+        dests: set[str] = set()
+        for _, _, check in self.checks:
+            dests |= KINDS[check.kind].cli_dests(check)
+        self.cli_words = sorted({d for dest in dests for d in (dest, dest.replace("_", "-"))})
+
+    def relevance(self, rel: str, text: str) -> tuple[list[str], bool]:
+        ids = [check_id for _, check_id, check in self.checks
+               if (check_id not in self.narrowed or self.narrowed[check_id].matches(rel))
                and KINDS[check.kind].relevant(check, text)]
-        cli = bool(cli_words) and any(m in text for m in _CLI_MARKERS) and any(w in text for w in cli_words)
-        if ids or cli:
-            plans.append(_Plan(source, ids, cli))
-    return plans
+        cli = bool(self.cli_words) and any(m in text for m in _CLI_MARKERS) and any(w in text for w in self.cli_words)
+        return ids, cli
+
+
+class PlanIndex:
+    """rel -> (size, mtime, digest, relevant checks): a warm run reads only the files that changed."""
+
+    def __init__(self, directory: Path | None, root: Path, fingerprint: str) -> None:
+        self.path = None
+        self.entries: dict[str, dict] = {}
+        if directory is not None:
+            key = hashlib.sha256(f"{__version__}\0{fingerprint}\0{root.resolve()}".encode()).hexdigest()[:24]
+            self.path = directory / "index" / f"{key}.json"
+            try:
+                self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.entries = {}
+        self.fresh: dict[str, dict] = {}
+
+    def lookup(self, ref: FileRef) -> dict | None:
+        entry = self.entries.get(ref.rel)
+        if entry and entry.get("size") == ref.size and entry.get("mtime") == ref.mtime_ns:
+            self.fresh[ref.rel] = entry
+            return entry
+        return None
+
+    def store(self, ref: FileRef, entry: dict) -> None:
+        entry.update(size=ref.size, mtime=ref.mtime_ns)
+        self.fresh[ref.rel] = entry
+
+    def save(self) -> None:
+        if self.path is None or self.fresh == self.entries:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(self.fresh, stream)
+            os.replace(temp, self.path)
+        except OSError:
+            pass
+
+
+def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats):
+    planner = Planner(spec)
+    plans: list[_Plan] = []
+    skipped = list(discovery.skipped)
+    for ref in discovery.files:
+        entry = index.lookup(ref)
+        text = None
+        if entry is None:
+            source = read_source(ref)
+            stats.read += 1
+            if isinstance(source, Skipped):
+                entry = {"skip": source.reason}
+            else:
+                ids, cli = planner.relevance(ref.rel, source.text)
+                entry = {"digest": source.digest, "ids": ids, "cli": cli}
+                text = source.text
+            index.store(ref, entry)
+        if "skip" in entry:
+            skipped.append(Skipped(ref.rel, entry["skip"]))
+            continue
+        if entry["ids"] or entry["cli"]:
+            plans.append(_Plan(ref, entry["digest"], list(entry["ids"]), entry["cli"], text))
+    return plans, skipped
 
 
 def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | None = None, jobs: int | None = None,
               progress=None) -> tuple[Report, AuditStats]:
     discovery = discover(root, spec.include, spec.exclude)
     checks_by_id = {check_id: check for _, check_id, check in spec.iter_checks()}
-    plans = plan_files(spec, discovery.files)
-    cache = FactCache(cache_dir, spec_fingerprint(spec))
-    stats = AuditStats(files=len(discovery.files), skipped=len(discovery.skipped))
+    fingerprint = spec_fingerprint(spec)
+    stats = AuditStats(files=len(discovery.files))
+    index = PlanIndex(cache_dir, root, fingerprint)
+    plans, skipped = _plan(spec, root, discovery, index, stats)
+    cache = FactCache(cache_dir, fingerprint)
+    stats.skipped = len(skipped)
 
     results: dict[str, dict] = {}
     todo: list[_Plan] = []
     for plan in plans:
         cached = cache.get(_cache_key(plan))
         if cached is not None:
-            results[plan.source.rel] = cached
+            results[plan.ref.rel] = cached
             stats.cached += 1
-        else:
-            todo.append(plan)
-    jobs_list = [(p.source.rel, p.source.text, [(i, checks_by_id[i]) for i in p.check_ids], p.cli) for p in todo]
+            continue
+        if plan.text is None:  # known from the index but not cached: read it now
+            source = read_source(plan.ref)
+            if isinstance(source, Skipped):
+                skipped.append(source)
+                continue
+            if source.digest != plan.digest:
+                plan.digest = source.digest
+                plan.check_ids, plan.cli = Planner(spec).relevance(plan.ref.rel, source.text)
+            plan.text = source.text
+        todo.append(plan)
+    jobs_list = [(p.ref.rel, p.text, [(i, checks_by_id[i]) for i in p.check_ids], p.cli) for p in todo]
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-    total_lines = sum(p.source.text.count("\n") for p in todo)
+    total_lines = sum(p.text.count("\n") for p in todo)
     if workers > 1 and len(todo) >= 4 and total_lines > 4000:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             outputs = pool.map(_scan_job, jobs_list, chunksize=max(1, len(jobs_list) // (workers * 4)))
             for plan, output in zip(todo, outputs):
-                results[plan.source.rel] = output
+                results[plan.ref.rel] = output
                 if progress:
                     progress()
     else:
         for plan, job in zip(todo, jobs_list):
-            results[plan.source.rel] = _scan_job(job)
+            results[plan.ref.rel] = _scan_job(job)
             if progress:
                 progress()
     for plan in todo:
-        cache.put(_cache_key(plan), results[plan.source.rel])
+        cache.put(_cache_key(plan), results[plan.ref.rel])
+    index.save()
     stats.parsed = len(todo)
 
-    diagnostics = [Diagnostic(path=s.rel, line=0, column=0, kind="skipped", message=s.reason) for s in discovery.skipped]
+    diagnostics = [Diagnostic(path=s.rel, line=0, column=0, kind="skipped", message=s.reason) for s in skipped]
     cli: list[CliOption] = []
     facts: dict[str, list[dict]] = {check_id: [] for check_id in checks_by_id}
     unparsable: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
     check_errors: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
     for plan in plans:
-        output = results[plan.source.rel]
+        output = results.get(plan.ref.rel)
+        if output is None:
+            continue
         if "error" in output:
             error = output["error"]
-            diagnostics.append(Diagnostic(path=plan.source.rel, line=error["line"], column=error["column"],
+            diagnostics.append(Diagnostic(path=plan.ref.rel, line=error["line"], column=error["column"],
                                           kind="syntax-error", message=error["message"]))
             for check_id in plan.check_ids:
-                unparsable[check_id].append(f"{plan.source.rel}:{error['line']}:{error['column']}")
+                unparsable[check_id].append(f"{plan.ref.rel}:{error['line']}:{error['column']}")
             continue
         for check_id in plan.check_ids:
             facts[check_id].extend(output["facts"].get(check_id, []))
@@ -148,8 +237,8 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     items = []
     for item in spec.items:
         check_results = []
-        for index, check in enumerate(item.checks):
-            check_id = item.check_id(index)
+        for index_in_item, check in enumerate(item.checks):
+            check_id = item.check_id(index_in_item)
             outcome = _evaluate(check, facts[check_id], context, unparsable[check_id], check_errors[check_id])
             check_results.append(CheckResult(
                 id=check_id, kind=check.kind, level=check.level, status=outcome.status,
@@ -194,4 +283,4 @@ def item_status(required: list[str]) -> str:
 
 def _cache_key(plan: _Plan) -> str:
     # the path matters too: `files:` globs narrow checks by path
-    return hashlib.sha256(f"{plan.source.rel}\0{plan.source.digest}".encode()).hexdigest()
+    return hashlib.sha256(f"{plan.ref.rel}\0{plan.digest}".encode()).hexdigest()

@@ -78,8 +78,11 @@ def aggregate(statuses: list[str]) -> str:
 
 
 def names_in_glob(glob: str) -> list[str]:
-    """The literal identifier parts of a qualified-name glob (for the text pre-filter)."""
-    return [part for part in re.split(r"[.]", glob) if part and not re.search(r"[*?\[\]]", part)]
+    """Literal runs (3+ characters) of a qualified-name glob that a matching file must contain."""
+    runs = []
+    for part in glob.split("."):
+        runs += [run for run in re.split(r"\*|\?|\[[^\]]*\]", part) if len(run) >= 3]
+    return runs
 
 
 def text_has_all(text: str, words) -> bool:
@@ -89,8 +92,7 @@ def text_has_all(text: str, words) -> bool:
 _IDENT = re.compile(r"(?<![$\w])([A-Za-z_][A-Za-z0-9_]*)")
 _KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "while", "return", "raise", "continue", "break",
              "def", "class", "lambda", "None", "True", "False", "pass", "with", "as", "from", "import", "async",
-             "await", "yield", "elif", "try", "except", "finally", "del", "global", "nonlocal", "assert", "range",
-             "len", "print", "self"}
+             "await", "yield", "elif", "try", "except", "finally", "del", "global", "nonlocal", "assert"}
 
 
 def pattern_words(pattern: str) -> set[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import libcst as cst
 
 from leveraudit.checks.base import (FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for,
-                                    to_evidence)
+                                    names_in_glob, to_evidence)
 from leveraudit.checks.call_kwarg import callee_matches
 from leveraudit.extract.module import dotted_name
 from leveraudit.extract.pattern import mentions, walk
@@ -101,7 +101,10 @@ class CheckedLoadKind(CheckKind):
     kind = "checked_load"
 
     def relevant(self, check, text):
-        return any(c in text for c in check.calls)
+        if not any(c.rsplit(".", 1)[-1].strip("*") in text for c in check.calls):
+            return False
+        return any(all(w in text for w in names_in_glob(g)) for g in check.inside) or any(
+            m in text for m in check.mentions)
 
     def _in_scope(self, check, module, call) -> bool:
         if check.inside and module.is_inside(call, check.inside):

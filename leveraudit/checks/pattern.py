@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, evidence_for, pattern_words, to_evidence
+from leveraudit.checks.base import (FAIL, PARTIAL, PASS, CheckKind, L, Outcome, evidence_for, names_in_glob, pattern_words,
+                                    to_evidence)
 from leveraudit.extract.pattern import compile_pattern, find_any
 
 
@@ -17,9 +18,14 @@ class PatternKind(CheckKind):
     kind = "pattern"
 
     def relevant(self, check, text):
-        if check.negate:
-            return bool(check.inside is None or all(w in text for w in pattern_words(check.inside)))
-        return any(all(w in text for w in pattern_words(p)) for p in check.pattern)
+        # each test is necessary for a match, so skipping the file can never lose one
+        if check.inside and not all(w in text for w in pattern_words(check.inside)):
+            return False
+        if check.scope and not any(all(w in text for w in names_in_glob(g)) for g in check.scope):
+            return False
+        if check.mentions and not re.search(check.mentions, text):
+            return False
+        return check.negate or any(all(w in text for w in pattern_words(p)) for p in check.pattern)
 
     def scan(self, check, module):
         patterns = [compile_pattern(p) for p in check.pattern]

@@ -14,6 +14,16 @@ ALWAYS_SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".py
 
 
 @dataclass(frozen=True)
+class FileRef:
+    """A discovered file, not read yet: warm runs skip reading files whose size and mtime are known."""
+
+    path: Path
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
 class SourceFile:
     path: Path
     rel: str
@@ -29,7 +39,7 @@ class Skipped:
 
 @dataclass
 class Discovery:
-    files: list[SourceFile] = field(default_factory=list)
+    files: list[FileRef] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
 
@@ -117,30 +127,20 @@ class GitIgnore:
         return result
 
 
-def _read(path: Path, rel: str, skipped: list[Skipped]) -> SourceFile | None:
+def read_source(ref: FileRef) -> SourceFile | Skipped:
     try:
-        size = path.stat().st_size
+        data = ref.path.read_bytes()
     except OSError as exc:
-        skipped.append(Skipped(rel, f"cannot stat: {exc.strerror}"))
-        return None
-    if size > MAX_FILE_BYTES:
-        skipped.append(Skipped(rel, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({size} bytes)"))
-        return None
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        skipped.append(Skipped(rel, f"cannot read: {exc.strerror}"))
-        return None
+        return Skipped(ref.rel, f"cannot read: {exc.strerror}")
+    digest = hashlib.sha256(data).hexdigest()
     if b"\x00" in data:
-        skipped.append(Skipped(rel, "binary file (NUL byte)"))
-        return None
+        return Skipped(ref.rel, "binary file (NUL byte)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        skipped.append(Skipped(rel, f"not UTF-8 (byte {exc.start}, line {line})"))
-        return None
-    return SourceFile(path, rel, text, hashlib.sha256(data).hexdigest())
+        return Skipped(ref.rel, f"not UTF-8 (byte {exc.start}, line {line})")
+    return SourceFile(ref.path, ref.rel, text, digest)
 
 
 def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
@@ -171,9 +171,15 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
             if path.is_symlink():
                 result.skipped.append(Skipped(rel, "symbolic link (not followed)"))
                 continue
-            source = _read(path, rel, result.skipped)
-            if source is not None:
-                result.files.append(source)
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                result.skipped.append(Skipped(rel, f"cannot stat: {exc.strerror}"))
+                continue
+            if stat.st_size > MAX_FILE_BYTES:
+                result.skipped.append(Skipped(rel, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({stat.st_size} bytes)"))
+                continue
+            result.files.append(FileRef(path, rel, stat.st_size, stat.st_mtime_ns))
     result.files.sort(key=lambda f: f.rel)
     return result
 
