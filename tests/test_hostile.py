@@ -17,7 +17,9 @@ runner = CliRunner()
 def test_syntax_error_is_reported_and_the_rest_is_audited(tmp_path, v3_spec):
     root = tmp_path / "tree"
     shutil.copytree(FIXTURES / "research_after", root)
-    (root / "lever_lm" / "broken.py").write_text("def load_sft_model(:\n    pass\n", encoding="utf-8")
+    # broken.py mentions what 3.2 looks for, so it must be parsed, and it does not parse
+    (root / "lever_lm" / "broken.py").write_text("def load_sft_model(:\n    model.load_state_dict(sd, strict=False)\n",
+                                                  encoding="utf-8")
     report, _ = run_audit(v3_spec, root, jobs=1)
     syntax = [d for d in report.diagnostics if d.kind == "syntax-error"]
     assert [(d.path, d.line) for d in syntax] == [("lever_lm/broken.py", 1)]
