@@ -16,10 +16,11 @@ def render_terminal(report: Report, lang: str, console: Console | None = None, v
     console = console or Console()
     title = pick(report.spec_title, lang)
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
-    table.add_column(t(lang, "col_item"), no_wrap=True)
-    table.add_column("", no_wrap=True)
-    table.add_column(t(lang, "col_status"), no_wrap=True)
-    table.add_column(t(lang, "col_priority"), no_wrap=True)
+    id_width = max([len(item.id) for item in report.items] + [len(t(lang, "col_item"))])
+    table.add_column(t(lang, "col_item"), no_wrap=True, min_width=id_width)
+    table.add_column("", overflow="fold")
+    table.add_column(t(lang, "col_status"), no_wrap=True, min_width=12)
+    table.add_column(t(lang, "col_priority"), no_wrap=True, min_width=6)
     for item in report.items:
         warn = " ⚠️" if item.advisories() else ""
         table.add_row(Text(item.id, style="bold"), pick(item.title, lang),

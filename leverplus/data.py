@@ -1,0 +1,210 @@
+"""File formats: the RL JSON, the legacy beam JSON and embedding files, validated on load.
+
+RL JSON::
+
+    {"_meta": {...generation settings...},
+     "<query id>": {"candidate_pool": [item ids, the query excluded],
+                    "pointer_candidates": [{"pointer": [item id, ...], "gen_method": "beam", "beam_score": ...,
+                                            "logprob_score": ..., "vqa_pred_answer": "...", "vqa_correct": 0 | 1,
+                                            "vqa_acc_score": 0.0-1.0, "vqa_eval_mode": "file" | "fallback"}, ...]}}
+
+Pointers hold item ids (rows of the embedding matrix); every pointer id must be in its query's pool,
+so the same pool serves training and inference. Errors name the query and the key that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+GenMethod = Literal["beam", "sample", "random", "retrieval"]
+EvalMode = Literal["file", "fallback"]
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; the message names the file, the query and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PointerCandidate(_Strict):
+    pointer: list[int] = Field(min_length=1)
+    gen_method: GenMethod
+    beam_rank: int | None = None
+    beam_score: float | None = None
+    logprob_score: float | None = None
+    temperature: float | None = None
+    vqa_pred_answer: str = ""
+    vqa_correct: Literal[0, 1]
+    vqa_acc_score: float = Field(ge=0.0, le=1.0)
+    vqa_eval_mode: EvalMode
+
+    @field_validator("pointer")
+    @classmethod
+    def _distinct(cls, pointer: list[int]) -> list[int]:
+        if len(set(pointer)) != len(pointer):
+            raise ValueError(f"pointer {pointer} repeats an item")
+        return pointer
+
+
+class QueryRecord(_Strict):
+    candidate_pool: list[int] = Field(min_length=1)
+    pointer_candidates: list[PointerCandidate]
+
+    @model_validator(mode="after")
+    def _pointers_in_pool(self) -> "QueryRecord":
+        pool = set(self.candidate_pool)
+        if len(pool) != len(self.candidate_pool):
+            raise ValueError("candidate_pool repeats an item")
+        for index, candidate in enumerate(self.pointer_candidates):
+            outside = [item for item in candidate.pointer if item not in pool]
+            if outside:
+                raise ValueError(f"pointer_candidates[{index}].pointer: items {outside} are not in candidate_pool")
+        return self
+
+
+class RLData(_Strict):
+    meta: dict[str, Any] = Field(default_factory=dict)
+    queries: dict[int, QueryRecord]
+
+    @property
+    def shot_num(self) -> int:
+        lengths = {len(c.pointer) for q in self.queries.values() for c in q.pointer_candidates}
+        if len(lengths) != 1:
+            raise DataError(f"pointers have mixed lengths {sorted(lengths)}; one shot_num per file")
+        return lengths.pop()
+
+    def to_json(self) -> dict:
+        document: dict[str, Any] = {"_meta": self.meta}
+        for query_id in sorted(self.queries):
+            document[str(query_id)] = self.queries[query_id].model_dump(exclude_none=True)
+        return document
+
+
+def _describe(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def parse_rl_data(document: Any, source: str = "<rl json>") -> RLData:
+    if not isinstance(document, dict):
+        raise DataError(f"{source}: the RL JSON must be an object keyed by query id")
+    meta = document.get("_meta", {})
+    if not isinstance(meta, dict):
+        raise DataError(f"{source}: _meta must be an object")
+    queries: dict[int, QueryRecord] = {}
+    for key, value in document.items():
+        if key == "_meta":
+            continue
+        try:
+            query_id = int(key)
+        except (TypeError, ValueError):
+            raise DataError(f"{source}: query key {key!r} is not an integer item id") from None
+        try:
+            record = QueryRecord.model_validate(value)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            where = _describe(error["loc"]) or "(record)"
+            raise DataError(f"{source}: query {query_id}: {where}: {error['msg']}") from None
+        if query_id in record.candidate_pool:
+            raise DataError(f"{source}: query {query_id}: candidate_pool contains the query itself")
+        queries[query_id] = record
+    if not queries:
+        raise DataError(f"{source}: no queries")
+    return RLData(meta=meta, queries=queries)
+
+
+def load_rl_data(path: str | Path) -> RLData:
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+    return parse_rl_data(document, str(path))
+
+
+def write_json_atomic(path: str | Path, document: Any) -> None:
+    """Write to a temporary file in the same directory, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(document, stream, ensure_ascii=False)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+class LegacyBeamRecord(_Strict):
+    """One query of the legacy InfoScore beam JSON: `id_list[b] = [icd_S, ..., icd_1, query]`."""
+
+    model_config = ConfigDict(extra="ignore")
+    id_list: list[list[int]] = Field(min_length=1)
+    score_list: list[float]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LegacyBeamRecord":
+        if len(self.score_list) != len(self.id_list):
+            raise ValueError(f"{len(self.id_list)} beams but {len(self.score_list)} scores")
+        if len({len(beam) for beam in self.id_list}) != 1:
+            raise ValueError("beams have different lengths")
+        return self
+
+
+def load_legacy_beams(path: str | Path) -> dict[int, LegacyBeamRecord]:
+    path = Path(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    records = {}
+    for key, value in document.items():
+        try:
+            records[int(key)] = LegacyBeamRecord.model_validate(value)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                error = exc.errors(include_url=False)[0]
+                raise DataError(f"{path}: query {key}: {_describe(error['loc']) or '(record)'}: {error['msg']}") from None
+            raise DataError(f"{path}: query key {key!r} is not an integer item id") from None
+    return records
+
+
+def load_embeddings(path: str | Path):
+    """The item-embedding matrix `[num_items, dim]` (row i = item id i), float32."""
+    import torch
+
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise DataError(f"{path}: not a tensor file ({type(exc).__name__}: {exc})") from None
+    tensor = payload.get("embeddings") if isinstance(payload, dict) else payload
+    if not isinstance(tensor, torch.Tensor) or tensor.dim() != 2:
+        raise DataError(f"{path}: expected a 2-D tensor [num_items, dim] (or {{'embeddings': tensor}})")
+    if not torch.isfinite(tensor).all():
+        raise DataError(f"{path}: embeddings contain NaN or inf")
+    return tensor.float().contiguous()
+
+
+def save_embeddings(path: str | Path, embeddings) -> None:
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": "leverplus.embeddings/1", "embeddings": embeddings.float().cpu()}, temp)
+    os.replace(temp, path)
