@@ -16,7 +16,7 @@ console = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]leverplus: error:[/red] {message}", markup=True, highlight=False)
+    console.print(f"[red]leverplus: error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -96,7 +96,7 @@ def train(
     if skip_fallback_reward:
         console.print(f"skip_fallback_reward: dropped {train_set.skipped_fallback + val_set.skipped_fallback} fallback "
                       f"candidates and {train_set.dropped_queries['no_candidate_left'] + val_set.dropped_queries['no_candidate_left']} "
-                      "queries left without any", highlight=False)
+                      "queries left without any", highlight=False, soft_wrap=True)
     model = build_model(config, matrix, data.shot_num)
     reporter = RichReporter(output_dir / "metrics.jsonl")
     try:
@@ -151,7 +151,7 @@ class RichReporter:
             self._progress.stop()
 
     def log(self, message: str) -> None:
-        console.print(message, highlight=False)
+        console.print(message, highlight=False, soft_wrap=True)
 
     def phase_started(self, phase: str, epochs: int, steps_per_epoch: int, start_epoch: int) -> None:
         if self._progress is not None:

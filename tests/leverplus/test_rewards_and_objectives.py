@@ -1,0 +1,93 @@
+"""Every formula against hand-computed values (spec §11 vectors where they apply)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from leverplus import objectives
+from leverplus.rewards import REWARD_MODES, RewardInputs, RewardWeights, compute_reward
+
+
+@pytest.mark.parametrize("correct,acc,expected", [(1, 0.3, 1.3), (0, 0.0, 0.0), (1, 1.0, 2.0), (1, 0.9, 1.9)])
+def test_hard_plus_soft(correct, acc, expected):
+    assert compute_reward(RewardInputs(correct, acc)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("correct", [0, 1])
+@pytest.mark.parametrize("acc", [0.0, 0.3, 0.6, 0.9, 1.0])
+def test_separated_equals_hard_plus_soft_v2_for_binary_correctness(correct, acc):
+    inputs = RewardInputs(correct, acc)
+    assert compute_reward(inputs, "separated") == pytest.approx(compute_reward(inputs, "hard_plus_soft_v2"))
+
+
+def test_hybrid_and_legacy_vectors():
+    assert compute_reward(RewardInputs(0, 0.0, beam_score=0.0), "hybrid", RewardWeights(hard_weight=1.0)) == pytest.approx(0.5)
+    legacy = RewardWeights(alpha=0.0, beta=1.0, correctness_mode="pm1")
+    assert compute_reward(RewardInputs(0, 0.0), "legacy", legacy) == pytest.approx(-1.0)
+    assert compute_reward(RewardInputs(1, 1.0, beam_score=3.0), "legacy") == 0.0, "legacy defaults are all zero"
+
+
+def test_every_mode_is_clipped():
+    huge = RewardWeights(hard_weight=100.0, soft_weight=100.0, alpha=100.0, beta=100.0)
+    for mode in REWARD_MODES:
+        value = compute_reward(RewardInputs(1, 1.0, beam_score=50.0, logprob_score=-50.0), mode, huge)
+        assert -5.0 <= value <= 5.0, mode
+    with pytest.raises(ValueError, match="unknown reward_mode"):
+        compute_reward(RewardInputs(1, 1.0), "infoscore")
+
+
+def test_temperature_schedule():
+    assert objectives.rce_temperature(0, 100) == 2.0
+    assert objectives.rce_temperature(99, 100) == 0.5
+    assert objectives.rce_temperature(33, 100) == pytest.approx(2.0 - 1.5 * 33 / 99)
+    assert objectives.rce_temperature(0, 1) == 0.5
+
+
+def test_adaptive_kl_beta():
+    assert objectives.adaptive_kl_beta(0.15, 0.1) == pytest.approx(0.15)
+    assert objectives.adaptive_kl_beta(0.005, 0.1) == pytest.approx(0.0667, abs=1e-4)
+    assert objectives.adaptive_kl_beta(0.05, 0.1) == pytest.approx(0.1)
+    assert objectives.adaptive_kl_beta(1.0, 9.0) == 10.0 and objectives.adaptive_kl_beta(0.0, 0.0012) == 0.001
+
+
+def test_group_advantages():
+    mask = torch.tensor([[True, True, True, False], [True, False, False, False], [True, True, True, True]])
+    rewards = torch.tensor([[1.0, 1.0, 1.0, 0.0], [2.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
+    advantages = objectives.group_advantages(rewards, mask)
+    assert torch.equal(advantages[0], torch.zeros(4)), "an all-equal group has zero advantage"
+    assert torch.equal(advantages[1], torch.zeros(4)), "a one-candidate group has zero advantage, not NaN"
+    std = torch.tensor([2.0, 0.0, 0.0, 0.0]).std().item()
+    assert advantages[2].tolist() == pytest.approx([1.5 / std, -0.5 / std, -0.5 / std, -0.5 / std])
+    assert torch.isfinite(advantages).all()
+    spread = objectives.group_advantages(torch.tensor([[100.0] + [0.0] * 40]), torch.ones(1, 41, dtype=torch.bool))
+    assert spread.max() == 5.0, "clipped to ±5"
+    floor = objectives.group_advantages(torch.tensor([[0.01, 0.0]]), torch.ones(1, 2, dtype=torch.bool))
+    assert floor[0, 0] == pytest.approx(0.005 / 0.1), "std floor 0.1"
+
+
+def test_rce_weights_worked_example():
+    """Spec §2.5: raw [2, 0×9] at τ=2 gives w₊ ≈ 0.23; z-scored it gives ≈ 0.35."""
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    raw = torch.tensor([[2.0] + [0.0] * 9])
+    assert objectives.rce_weights(raw, mask, 2.0)[0, 0] == pytest.approx(math.e / (math.e + 9), abs=1e-6)
+    assert objectives.rce_weights(raw, mask, 2.0)[0, 0] == pytest.approx(0.23, abs=0.005)
+    assert objectives.rce_weights(objectives.zscore(raw, mask), mask, 2.0)[0, 0] == pytest.approx(0.35, abs=0.01)
+    padded = objectives.rce_weights(torch.tensor([[1.0, 1.0, 9.0]]), torch.tensor([[True, True, False]]), 1.0)
+    assert padded.tolist() == [[0.5, 0.5, 0.0]]
+
+
+def test_k3_kl_and_ppo_clip():
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    new, old = torch.tensor([[math.log(2.0), 0.0]]), torch.zeros(1, 2)
+    assert objectives.k3_kl(new, old, mask).item() == pytest.approx((2 - 1 - math.log(2)) / 2)
+    loss, ratio = objectives.ppo_clip_objective(new, old, torch.tensor([[1.0, -1.0]]), mask, 0.2)
+    assert ratio[0].tolist() == pytest.approx([2.0, 1.0])
+    assert loss.item() == pytest.approx(-(1.2 * 1.0 + 1.0 * -1.0) / 2)
+
+
+def test_top_k_keeps_highest_rewards():
+    keep = objectives.top_k_by_reward(torch.tensor([[0.1, 0.9, 0.5, 0.7]]), torch.tensor([[True, True, True, False]]), 2)
+    assert keep.tolist() == [[False, True, True, False]]
