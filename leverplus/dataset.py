@@ -23,6 +23,10 @@ class RLSample:
     labels: list[list[int]]  # [n, S] pool positions
     rewards: list[float]  # raw
     logprobs: list[float | None]
+    tensors: tuple = ()  # (pool, labels, rewards) as tensors, built once for the collate
+
+    def __post_init__(self) -> None:
+        self.tensors = (torch.tensor(self.pool), torch.tensor(self.labels), torch.tensor(self.rewards))
 
 
 class RLBeamDatasetWithEmbedding(Dataset):
@@ -101,7 +105,8 @@ class RLBatch:
 
     query_ids: list[int]
     query_emb: torch.Tensor  # [B, d]
-    cand_emb: torch.Tensor  # [B, K, d]
+    item_emb: torch.Tensor  # [U, d]: each distinct pool item of the batch once, projected once per step
+    pool_index: torch.Tensor  # [B, K]: rows of item_emb (0 on padding)
     cand_mask: torch.Tensor  # [B, K] bool
     beam_labels: torch.Tensor  # [B, N, S] pool positions (0 on padding)
     beam_mask: torch.Tensor  # [B, N] bool
@@ -117,6 +122,11 @@ class RLBatch:
 
     def __len__(self) -> int:
         return len(self.query_ids)
+
+    @property
+    def cand_emb(self) -> torch.Tensor:
+        """The padded candidate embeddings [B, K, d] (zeros on padding)."""
+        return self.item_emb[self.pool_index] * self.cand_mask.unsqueeze(-1)
 
 
 class RLCollate:
@@ -137,13 +147,15 @@ class RLCollate:
         beam_mask = torch.zeros(b, n, dtype=torch.bool)
         raw = torch.zeros(b, n)
         for row, sample in enumerate(samples):
-            pools[row, : len(sample.pool)] = torch.tensor(sample.pool)
-            cand_mask[row, : len(sample.pool)] = True
-            labels[row, : len(sample.labels)] = torch.tensor(sample.labels)
-            beam_mask[row, : len(sample.labels)] = True
-            raw[row, : len(sample.rewards)] = torch.tensor(sample.rewards)
+            pool, sample_labels, rewards = sample.tensors
+            pools[row, : len(pool)] = pool
+            cand_mask[row, : len(pool)] = True
+            labels[row, : len(sample_labels)] = sample_labels
+            beam_mask[row, : len(sample_labels)] = True
+            raw[row, : len(rewards)] = rewards
         normalized = zscore(raw, beam_mask) if self.normalize_rewards else raw.clone()
         query_ids = [s.query_id for s in samples]
+        items, pool_index = torch.unique(pools, return_inverse=True)
         return RLBatch(query_ids=query_ids, query_emb=self.embeddings[torch.tensor(query_ids)],
-                       cand_emb=self.embeddings[pools] * cand_mask.unsqueeze(-1), cand_mask=cand_mask,
+                       item_emb=self.embeddings[items], pool_index=pool_index, cand_mask=cand_mask,
                        beam_labels=labels, beam_mask=beam_mask, beam_rewards=normalized, beam_rewards_raw=raw)

@@ -77,17 +77,37 @@ class PointerSelector(nn.Module):
         yield from self.cand_proj.parameters()
 
     # -- scoring ---------------------------------------------------------------------------
-    def scores(self, query_emb: torch.Tensor, cand_emb: torch.Tensor, cand_mask: torch.Tensor) -> torch.Tensor:
-        """[B, d], [B, K, d], [B, K] -> cosine scores / T, [B, K] (padding: -inf)."""
+    def scores(self, query_emb: torch.Tensor, item_emb: torch.Tensor, pool_index: torch.Tensor,
+               cand_mask: torch.Tensor) -> torch.Tensor:
+        """Query [B, d], distinct items [U, d], pools [B, K] (rows of items), mask [B, K] -> cosine
+        scores / T, [B, K] (padding: -inf). Items shared by several pools are projected once."""
         query = self.input_proj(query_emb).unsqueeze(1)
-        candidates = self.input_proj(cand_emb)
+        items = self.input_proj(item_emb)
         for attention, norm in zip(self.cross_attn_layers, self.attn_norms):
-            attended, _ = attention(query, candidates, candidates, key_padding_mask=~cand_mask, need_weights=False)
-            query = norm(attended + query)
+            query = norm(self._attend(attention, query, items, pool_index, cand_mask) + query)
         query = nn.functional.normalize(self.dropout(self.query_proj(query.squeeze(1))), dim=-1)
-        candidates = nn.functional.normalize(self.dropout(self.cand_proj(candidates)), dim=-1)
+        # dropout per distinct item: an item in two pools of one batch shares its mask
+        candidates = nn.functional.normalize(self.dropout(self.cand_proj(items)), dim=-1)[pool_index]
         scores = torch.einsum("bh,bkh->bk", query, candidates) / self.config.score_temperature
         return scores.masked_fill(~cand_mask, float("-inf"))
+
+    def _attend(self, layer: nn.MultiheadAttention, query: torch.Tensor, items: torch.Tensor,
+                pool_index: torch.Tensor, cand_mask: torch.Tensor) -> torch.Tensor:
+        """`layer(query, C, C, key_padding_mask=~mask)` for a one-token query, computed with the layer's
+        own weights but projecting keys and values once per distinct item rather than once per pool slot."""
+        b, k = pool_index.shape
+        heads = layer.num_heads
+        width = query.shape[-1] // heads
+        w_q, w_k, w_v = layer.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = layer.in_proj_bias.chunk(3)
+        q = nn.functional.linear(query, w_q, b_q).view(b, 1, heads, width).transpose(1, 2)
+        keys_values = nn.functional.linear(items, torch.cat([w_k, w_v]), torch.cat([b_k, b_v]))[pool_index]
+        keys, values = (part.reshape(b, k, heads, width).transpose(1, 2) for part in keys_values.chunk(2, dim=-1))
+        logits = (q @ keys.transpose(-1, -2)) / width ** 0.5
+        weights = torch.softmax(logits.masked_fill(~cand_mask[:, None, None, :], float("-inf")), dim=-1)
+        weights = nn.functional.dropout(weights, p=layer.dropout, training=self.training)
+        attended = (weights @ values).transpose(1, 2).reshape(b, 1, heads * width)
+        return layer.out_proj(attended)
 
     @staticmethod
     def step_logits(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -102,7 +122,7 @@ class PointerSelector(nn.Module):
 
     def _sequence_terms(self, batch, labels: torch.Tensor, smoothing: float):
         """(per-sequence Σ_t log π(y_t), per-sequence Σ_t CE_ε) for labels [B, N, S]."""
-        scores = self.scores(batch.query_emb, batch.cand_emb, batch.cand_mask)
+        scores = self.scores(batch.query_emb, batch.item_emb, batch.pool_index, batch.cand_mask)
         logits = self.step_logits(scores, labels)
         valid = batch.cand_mask[:, None, None, :].expand_as(logits)
         log_probs = torch.log_softmax(logits, dim=-1)
@@ -152,8 +172,10 @@ class PointerSelector(nn.Module):
                              "refusing to repeat a candidate")
         was_training = self.training
         self.eval()
+        b, k, d = cand_emb.shape
+        pool_index = torch.arange(b * k, device=cand_emb.device).view(b, k)
         try:
-            return self.scores(query_emb, cand_emb, cand_mask).topk(shots, dim=-1).indices
+            return self.scores(query_emb, cand_emb.reshape(b * k, d), pool_index, cand_mask).topk(shots, dim=-1).indices
         finally:
             self.train(was_training)
 

@@ -90,3 +90,14 @@ def test_sft_guard_raises_on_a_checkpoint_of_another_model():
     with pytest.raises(RuntimeError):
         load_sft_weights(PointerSelector(model.config), other, log=messages.append)
     assert load_sft_weights(PointerSelector(model.config), model.state_dict(), log=messages.append) == ([], [])
+
+
+def test_shared_item_attention_equals_torch_multihead_attention():
+    torch.manual_seed(0)
+    model = PointerSelector(SelectorConfig(d_model=12, hidden_dim=8, num_heads=2)).eval()
+    layer = model.cross_attn_layers[0]
+    query, items = torch.randn(3, 1, 8), torch.randn(7, 8)
+    pool_index = torch.tensor([[0, 1, 2, 3], [2, 3, 4, 0], [5, 6, 1, 0]])
+    mask = torch.tensor([[True] * 4, [True] * 4, [True, True, True, False]])
+    expected, _ = layer(query, items[pool_index], items[pool_index], key_padding_mask=~mask)
+    torch.testing.assert_close(model._attend(layer, query, items, pool_index, mask), expected, atol=1e-6, rtol=1e-5)
