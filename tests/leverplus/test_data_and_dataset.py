@@ -112,3 +112,13 @@ def test_generated_data_round_trips_through_json(tmp_path, small_data):
         assert query_id not in record.candidate_pool
         pointers = [tuple(c.pointer) for c in record.pointer_candidates]
         assert len(pointers) == len(set(pointers)), "ordered duplicates are removed"
+
+
+def test_strict_mapping_names_the_query_and_the_item_even_without_file_validation():
+    from leverplus.data import PointerCandidate, QueryRecord, RLData
+
+    stray = PointerCandidate.model_validate(candidate([10, 19]))
+    record = QueryRecord.model_construct(candidate_pool=[10, 11, 12], pointer_candidates=[stray])
+    data = RLData.model_construct(meta={}, queries={4: record})
+    with pytest.raises(KeyError, match=r"query 4: pointer_candidates\[0\] points at item 19"):
+        RLBeamDatasetWithEmbedding(data, EMBEDDINGS, shot_num=2)
