@@ -75,8 +75,14 @@ def train(
     """Train the v3 selector: RCE warm-up, then GRPO when --grpo-epochs > 0."""
     from leverplus.data import DataError, load_embeddings, load_rl_data
     from leverplus.rewards import REWARD_MODES
-    from leverplus.train import (GRPOTrainer, TrainerConfig, build_datasets, build_model, latest_checkpoint,
-                                 seed_everything)
+    from leverplus.train import (
+        GRPOTrainer,
+        TrainerConfig,
+        build_datasets,
+        build_model,
+        latest_checkpoint,
+        seed_everything,
+    )
 
     if reward_mode not in REWARD_MODES:
         _fail(f"unknown --reward-mode {reward_mode!r}; choose one of {', '.join(REWARD_MODES)}")

@@ -13,7 +13,6 @@ import fnmatch
 import libcst as cst
 
 from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, evidence_for, to_evidence
-
 from leveraudit.extract.module import literal_value
 
 

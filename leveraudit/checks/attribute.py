@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, constraint_failures, evidence_for, join,
-                                    names_in_glob, text_has_all, to_evidence)
+from leveraudit.checks.base import (
+    FAIL,
+    PASS,
+    CheckKind,
+    L,
+    Outcome,
+    constraint_failures,
+    evidence_for,
+    join,
+    names_in_glob,
+    text_has_all,
+    to_evidence,
+)
 from leveraudit.extract.pattern import walk
 
 _FIELD_CALLS = {"field", "Field", "dataclasses.field", "pydantic.Field", "attr.ib", "attrs.field"}

@@ -67,6 +67,18 @@ def to_evidence(fact: dict) -> Evidence:
                     fact.get("code", ""))
 
 
+def any_site_passes(facts: list[dict], nothing_found: dict[str, str]) -> Outcome:
+    """For checks satisfied by one good site (a guard, a filter, a branch): pass showing the passing
+    sites, else fail showing every near miss, else fail with `nothing_found`."""
+    evidence = [to_evidence(f) for f in facts]
+    passing = [e for e in evidence if e.status == PASS]
+    if passing:
+        return Outcome(PASS, passing[0].message, passing)
+    if evidence:
+        return Outcome(FAIL, evidence[0].message, evidence)
+    return Outcome(FAIL, nothing_found)
+
+
 def aggregate(statuses: list[str]) -> str:
     if not statuses:
         return FAIL

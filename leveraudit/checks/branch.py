@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, evidence_for, pattern_words, text_has_all,
-                                    to_evidence)
+from leveraudit.checks.base import FAIL, PASS, CheckKind, L, any_site_passes, evidence_for, pattern_words, text_has_all
 from leveraudit.extract.pattern import compile_pattern, find, match, walk
 
 
@@ -52,10 +51,4 @@ class BranchKind(CheckKind):
         return facts
 
     def evaluate(self, check, facts, ctx):
-        evidence = [to_evidence(f) for f in facts]
-        passing = [e for e in evidence if e.status == PASS]
-        if passing:
-            return Outcome(PASS, passing[0].message, passing)
-        if evidence:
-            return Outcome(FAIL, evidence[0].message, evidence)
-        return Outcome(FAIL, L(f"no branch on `{check.condition}`", f"找不到基于 `{check.condition}` 的分支"))
+        return any_site_passes(facts, L(f"no branch on `{check.condition}`", f"找不到基于 `{check.condition}` 的分支"))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 
-import libcst as cst
-
 from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for, to_evidence
 from leveraudit.extract.pattern import compile_pattern, find
 

@@ -16,8 +16,18 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leveraudit.checks.base import (FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for,
-                                    names_in_glob, to_evidence)
+from leveraudit.checks.base import (
+    FAIL,
+    PARTIAL,
+    PASS,
+    CheckKind,
+    L,
+    Outcome,
+    aggregate,
+    evidence_for,
+    names_in_glob,
+    to_evidence,
+)
 from leveraudit.checks.call_kwarg import callee_matches
 from leveraudit.extract.module import dotted_name
 from leveraudit.extract.pattern import mentions, walk

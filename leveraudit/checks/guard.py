@@ -12,8 +12,18 @@ import fnmatch
 
 import libcst as cst
 
-from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, aggregate, evidence_for, names_in_glob,
-                                    pattern_words, text_has_all, to_evidence)
+from leveraudit.checks.base import (
+    FAIL,
+    PASS,
+    CheckKind,
+    L,
+    Outcome,
+    any_site_passes,
+    evidence_for,
+    names_in_glob,
+    pattern_words,
+    text_has_all,
+)
 from leveraudit.extract.pattern import compile_pattern, find_any, match, walk
 
 _EXIT_TYPES = {"return": cst.Return, "raise": cst.Raise, "continue": cst.Continue, "break": cst.Break}
@@ -111,8 +121,4 @@ class GuardKind(CheckKind):
         if not facts:
             return Outcome(FAIL, L(f"no function matches `{', '.join(check.inside)}`",
                                    f"找不到函数 `{', '.join(check.inside)}`"))
-        evidence = [to_evidence(f) for f in facts]
-        passing = [e for e in evidence if e.status == PASS]
-        if passing:
-            return Outcome(PASS, passing[0].message, passing)
-        return Outcome(aggregate([e.status for e in evidence]), evidence[0].message, evidence)
+        return any_site_passes(facts, {})

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, evidence_for, names_in_glob,
-                                    text_has_all, to_evidence)
+from leveraudit.checks.base import FAIL, PASS, CheckKind, L, any_site_passes, evidence_for, names_in_glob, text_has_all
 from leveraudit.checks.guard import conjuncts, direct_exits
 from leveraudit.extract.pattern import compile_pattern, find, match, walk
 
@@ -57,14 +56,9 @@ class LoopFilterKind(CheckKind):
         return facts
 
     def evaluate(self, check, facts, ctx):
-        evidence = [to_evidence(f) for f in facts]
-        passing = [e for e in evidence if e.status == PASS]
-        if passing:
-            return Outcome(PASS, passing[0].message, passing)
-        if evidence:
-            return Outcome(FAIL, evidence[0].message, evidence)
-        return Outcome(FAIL, L(f"no loop{' over ' + check.iter if check.iter else ''} in `{', '.join(check.inside)}`",
-                               f"`{', '.join(check.inside)}` 中找不到{('遍历 ' + check.iter + ' 的') if check.iter else ''}循环"))
+        scope = ", ".join(check.inside)
+        return any_site_passes(facts, L(f"no loop{' over ' + check.iter if check.iter else ''} in `{scope}`",
+                                        f"`{scope}` 中找不到{('遍历 ' + check.iter + ' 的') if check.iter else ''}循环"))
 
 
 def _nearest_loop(module, node):

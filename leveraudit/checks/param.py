@@ -8,8 +8,20 @@ from __future__ import annotations
 
 import libcst as cst
 
-from leveraudit.checks.base import (FAIL, PASS, CheckKind, L, Outcome, aggregate, constraint_failures, evidence_for, join,
-                                    names_in_glob, text_has_all, to_evidence)
+from leveraudit.checks.base import (
+    FAIL,
+    PASS,
+    CheckKind,
+    L,
+    Outcome,
+    aggregate,
+    constraint_failures,
+    evidence_for,
+    join,
+    names_in_glob,
+    text_has_all,
+    to_evidence,
+)
 from leveraudit.extract.pattern import code_of
 
 

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import re
 
-from leveraudit.checks.base import (FAIL, PARTIAL, PASS, CheckKind, L, Outcome, evidence_for, names_in_glob, pattern_words,
-                                    to_evidence)
+from leveraudit.checks.base import (
+    FAIL,
+    PARTIAL,
+    PASS,
+    CheckKind,
+    L,
+    Outcome,
+    evidence_for,
+    names_in_glob,
+    pattern_words,
+    to_evidence,
+)
 from leveraudit.extract.pattern import compile_pattern, find_any
 
 
