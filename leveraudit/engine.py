@@ -20,6 +20,7 @@ from leveraudit.extract.module import ParseFailure, parse_module
 from leveraudit.extract.pattern import PatternError
 from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
 from leveraudit.spec.models import Spec
+from leveraudit.suppress import SUPPRESSED, apply_suppressions, find_suppressions
 
 _CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
 
@@ -64,7 +65,7 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
             errors[check_id] = "code too deeply nested to analyse"
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others' results
             errors[check_id] = f"internal error in {check.kind}: {type(exc).__name__}: {exc}"
-    result: dict = {"facts": facts, "check_errors": errors}
+    result: dict = {"facts": facts, "check_errors": errors, "suppressions": find_suppressions(text)}
     if cli:
         try:
             result["cli"] = [o.to_json() for o in extract_cli(module)]
@@ -215,6 +216,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     facts: dict[str, list[dict]] = {check_id: [] for check_id in checks_by_id}
     unparsable: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
     check_errors: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
+    inline: dict[str, list[dict]] = {}
     for plan in plans:
         output = results.get(plan.ref.rel)
         if output is None:
@@ -226,6 +228,13 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
             for check_id in plan.check_ids:
                 unparsable[check_id].append(f"{plan.ref.rel}:{error['line']}:{error['column']}")
             continue
+        if output.get("suppressions"):
+            inline[plan.ref.rel] = output["suppressions"]
+            for suppression in output["suppressions"]:
+                if not suppression["reason"]:
+                    diagnostics.append(Diagnostic(path=plan.ref.rel, line=suppression["line"], column=1,
+                                                  kind="suppression-without-reason",
+                                                  message=f"leveraudit: ignore[{', '.join(suppression['ids'])}] gives no reason"))
         for check_id in plan.check_ids:
             facts[check_id].extend(output["facts"].get(check_id, []))
             if check_id in output.get("check_errors", {}):
@@ -233,17 +242,21 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
         cli.extend(CliOption.from_json(o) for o in output.get("cli", []))
     context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)))
 
+    waivers = {waiver.id: waiver.reason for waiver in spec.waive}
     items = []
     for item in spec.items:
         check_results = []
         for index_in_item, check in enumerate(item.checks):
             check_id = item.check_id(index_in_item)
             outcome = _evaluate(check, facts[check_id], context, unparsable[check_id], check_errors[check_id])
+            for evidence in outcome.evidence:
+                evidence.fingerprint = evidence_fingerprint(check_id, evidence.path, evidence.code)
             check_results.append(CheckResult(
                 id=check_id, kind=check.kind, level=check.level, status=outcome.status,
                 message=outcome.message, title=check.title.model_dump() if check.title else None,
                 note=check.message.model_dump() if check.message and outcome.status != PASS else None,
                 evidence=sorted(outcome.evidence, key=lambda e: (e.path, e.line, e.message["en"]))))
+        apply_suppressions(item, check_results, inline, waivers)
         items.append(ItemResult(
             id=item.id, title=item.title.model_dump(), priority=item.priority,
             status=item_status([c.status for c in check_results if c.level == "required"]),
@@ -268,13 +281,19 @@ def _evaluate(check, facts, context, unparsable, errors) -> Outcome:
     return outcome
 
 
+def evidence_fingerprint(check_id: str, path: str, code: str) -> str:
+    """Check id, path and matched code, never the line number: baselines survive unrelated edits."""
+    return hashlib.sha256(f"{check_id}\0{path}\0{' '.join(code.split())}".encode()).hexdigest()[:24]
+
+
 def item_status(required: list[str]) -> str:
-    if all(s == PASS for s in required):
-        return PASS
+    if all(s in (PASS, SUPPRESSED) for s in required):
+        return SUPPRESSED if SUPPRESSED in required else PASS
     if any(s == ERROR for s in required):
         return ERROR
     if all(s == FAIL for s in required):
         return FAIL
+    required = [PASS if s == SUPPRESSED else s for s in required]
     return PARTIAL
 
 

@@ -27,9 +27,11 @@ class Evidence:
     path: str
     line: int
     end_line: int
-    status: str  # pass | fail | warn | info
+    status: str  # pass | fail | suppressed
     message: dict[str, str]
     code: str = ""
+    fingerprint: str = ""  # check id + path + matched code, never the line: survives unrelated edits
+    suppression: dict | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)

@@ -20,7 +20,10 @@ def render_github(report: Report, lang: str) -> str:
         for check in item.checks:
             if check.status == "pass":
                 continue
-            command = "notice" if check.level == "advisory" else ("error" if check.status in ("fail", "error") else "warning")
+            if check.level == "advisory" or check.status == "suppressed":
+                command = "notice"
+            else:
+                command = "error" if check.status in ("fail", "error") else "warning"
             title = _prop(f"{check.id} ({item.status})")
             failing = [e for e in check.evidence if e.status != "pass"]
             if not failing:

@@ -9,6 +9,10 @@ TEXT = {
         "section_partial": "⚠️ 部分实现的改进",
         "section_fail": "❌ 未实现的改进",
         "section_error": "⛔ 无法判定的改进",
+        "section_suppressed": "🔕 已豁免的改进",
+        "status_suppressed": "已豁免",
+        "suppressed_by": "豁免原因：{reason}（{where}）",
+        "progress_suppressed": "，已豁免 {suppressed} 项",
         "requirement": "文档要求：",
         "state": "当前实现状态：",
         "conclusion": "结论：",
@@ -44,6 +48,10 @@ TEXT = {
         "section_partial": "⚠️ Partially implemented",
         "section_fail": "❌ Not implemented",
         "section_error": "⛔ Could not be decided",
+        "section_suppressed": "🔕 Suppressed",
+        "status_suppressed": "suppressed",
+        "suppressed_by": "suppressed: {reason} ({where})",
+        "progress_suppressed": ", {suppressed} suppressed",
         "requirement": "Requirement:",
         "state": "Current state:",
         "conclusion": "Conclusion:",
@@ -73,7 +81,13 @@ TEXT = {
     },
 }
 
-ICON = {"pass": "✅", "partial": "⚠️", "fail": "❌", "error": "⛔", "warn": "⚠️", "info": "ℹ️"}
+ICON = {"pass": "✅", "partial": "⚠️", "fail": "❌", "error": "⛔", "warn": "⚠️", "info": "ℹ️", "suppressed": "🔕"}
+
+
+def where_suppressed(suppression: dict) -> str:
+    if suppression.get("source") == "waive":
+        return "spec waive"
+    return f"{suppression.get('path')}:{suppression.get('line')}"
 
 
 def t(lang: str, key: str, **values) -> str:

@@ -22,6 +22,9 @@ def render_junit(report: Report, lang: str) -> str:
             if check.status == "pass":
                 if lines:
                     ET.SubElement(case, "system-out").text = body
+            elif check.status == "suppressed":
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", message=f"suppressed: {(check.suppression or {}).get('reason', '')}")
             elif check.level == "advisory":
                 ET.SubElement(case, "system-out").text = "advisory: " + body
             elif check.status == "error":

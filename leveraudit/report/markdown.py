@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leveraudit.report.i18n import ICON, percent, pick, t
+from leveraudit.report.i18n import ICON, percent, pick, t, where_suppressed
 from leveraudit.report.model import PRIORITY_ORDER, ItemResult, Report
 
 MAX_EVIDENCE_PER_CHECK = 6
@@ -28,10 +28,16 @@ def _check_lines(check, lang: str, advisory: bool) -> list[str]:
         lines.append(f"- {icon} {text}")
     for evidence in check.evidence[:MAX_EVIDENCE_PER_CHECK]:
         status = evidence.status
-        if advisory and status != "pass":
+        if advisory and status not in ("pass", "suppressed"):
             status = "warn"
         lines.append(f"- {ICON[status]} " + t(lang, "line", path=evidence.path, line=evidence.line,
                                                message=pick(evidence.message, lang)))
+        if evidence.suppression:
+            lines.append("  - " + t(lang, "suppressed_by", reason=evidence.suppression["reason"] or "—",
+                                    where=where_suppressed(evidence.suppression)))
+    if check.suppression and check.suppression.get("source") == "waive":
+        lines.append("  - " + t(lang, "suppressed_by", reason=check.suppression["reason"],
+                                where=where_suppressed(check.suppression)))
     if len(check.evidence) > MAX_EVIDENCE_PER_CHECK:
         lines.append("  - " + t(lang, "more", count=len(check.evidence) - MAX_EVIDENCE_PER_CHECK))
     note = pick(check.note, lang)
@@ -69,7 +75,7 @@ def render_markdown(report: Report, lang: str) -> str:
     out = [f"# {t(lang, 'title')}", "",
            f"> {t(lang, 'compare', plan=plan)}  ",
            f"> {t(lang, 'spec_root', spec=report.spec, root=report.root)}", "", "---", ""]
-    for status in ("pass", "partial", "fail", "error"):
+    for status in ("pass", "suppressed", "partial", "fail", "error"):
         items = [i for i in report.items if i.status == status]
         if not items:
             continue
@@ -89,9 +95,11 @@ def render_markdown(report: Report, lang: str) -> str:
         progress += t(lang, "progress_rest", partial=summary.partial, fail=summary.fail)
     if summary.error:
         progress += t(lang, "progress_error", error=summary.error)
+    if summary.suppressed:
+        progress += t(lang, "progress_suppressed", suppressed=summary.suppressed)
     out += ["", progress, "", "---", "", f"## {t(lang, 'next')}", ""]
 
-    pending = sorted((i for i in report.items if i.status != "pass"),
+    pending = sorted((i for i in report.items if i.status not in ("pass", "suppressed")),
                      key=lambda i: (PRIORITY_ORDER[i.priority], report.items.index(i)))
     if not pending:
         out += [t(lang, "next_none"), ""]

@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leveraudit import __version__
 
-SCHEMA = "leveraudit.report/1"
-STATUSES = ("pass", "partial", "fail", "error")
+SCHEMA = "leveraudit.report/2"
+STATUSES = ("pass", "suppressed", "partial", "fail", "error")
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
@@ -33,6 +33,7 @@ class CheckResult(_Model):
     message: dict[str, str]
     title: dict[str, Any] | None = None
     note: dict[str, Any] | None = None
+    suppression: dict[str, Any] | None = None
     evidence: list[Any] = Field(default_factory=list)
 
 
@@ -58,6 +59,7 @@ class ItemResult(_Model):
 class Summary(_Model):
     items: int
     pass_: int = Field(alias="pass")
+    suppressed: int = 0
     partial: int
     fail: int
     error: int
@@ -69,8 +71,8 @@ class Summary(_Model):
         counts = {status: sum(item.status == status for item in items) for status in STATUSES}
         total = len(items)
         return cls(items=total, progress=round(counts["pass"] / total, 4) if total else 0.0,
-                   **{"pass": counts["pass"], "partial": counts["partial"], "fail": counts["fail"],
-                      "error": counts["error"]})
+                   **{"pass": counts["pass"], "suppressed": counts["suppressed"], "partial": counts["partial"],
+                      "fail": counts["fail"], "error": counts["error"]})
 
 
 class Report(_Model):
@@ -111,9 +113,10 @@ class Report(_Model):
                 "id": item.id, "title": msg(item.title), "priority": item.priority, "status": item.status,
                 "checks": [{
                     "id": check.id, "kind": check.kind, "level": check.level, "status": check.status,
-                    "message": msg(check.message),
+                    "message": msg(check.message), "suppression": check.suppression,
                     "evidence": [{"path": e.path, "line": e.line, "end_line": e.end_line, "status": e.status,
-                                  "message": msg(e.message), "code": e.code} for e in check.evidence],
+                                  "message": msg(e.message), "code": e.code, "fingerprint": e.fingerprint,
+                                  "suppression": e.suppression} for e in check.evidence],
                 } for check in item.checks],
             } for item in self.items],
             "diagnostics": [d.model_dump() for d in self.diagnostics],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from leveraudit.report.i18n import pick
@@ -11,13 +10,8 @@ from leveraudit.report.model import Report
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-def fingerprint(check_id: str, path: str, code: str) -> str:
-    """Check id, path and matched code, never the line: baselines survive unrelated edits."""
-    return hashlib.sha256(f"{check_id}\0{path}\0{' '.join(code.split())}".encode()).hexdigest()[:32]
-
-
 def _level(check) -> str:
-    if check.level == "advisory":
+    if check.level == "advisory" or check.status == "suppressed":
         return "note"
     return "error" if check.status in ("fail", "error") else "warning"
 
@@ -45,9 +39,11 @@ def render_sarif(report: Report, lang: str) -> str:
             failing = [e for e in check.evidence if e.status != "pass"]
             base = {"ruleId": check.id, "ruleIndex": index[check.id], "level": _level(check),
                     "properties": {"item": item.id, "status": check.status}}
+            if check.suppression and check.suppression.get("source") == "waive":
+                base["suppressions"] = [{"kind": "external", "justification": check.suppression["reason"]}]
             if not failing:
                 results.append({**base, "message": {"text": f"{item.id}: {pick(check.message, lang)}"},
-                                "partialFingerprints": {"leveraudit/v1": fingerprint(check.id, "", "")}})
+                                "partialFingerprints": {"leveraudit/v1": check.id}})
             for evidence in failing:
                 results.append({
                     **base,
@@ -56,7 +52,9 @@ def render_sarif(report: Report, lang: str) -> str:
                         "artifactLocation": {"uri": evidence.path, "uriBaseId": "SRCROOT"},
                         "region": {"startLine": max(evidence.line, 1), "endLine": max(evidence.end_line, evidence.line, 1)},
                     }}],
-                    "partialFingerprints": {"leveraudit/v1": fingerprint(check.id, evidence.path, evidence.code)},
+                    "partialFingerprints": {"leveraudit/v1": evidence.fingerprint},
+                    **({"suppressions": [{"kind": "inSource", "justification": evidence.suppression["reason"]}]}
+                       if evidence.suppression else {}),
                 })
     for diagnostic in report.diagnostics:
         if diagnostic.kind != "syntax-error":

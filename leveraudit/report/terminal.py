@@ -9,7 +9,7 @@ from rich.text import Text
 from leveraudit.report.i18n import ICON, percent, pick, t
 from leveraudit.report.model import Report
 
-_STYLE = {"pass": "green", "partial": "yellow", "fail": "red", "error": "magenta", "warn": "yellow"}
+_STYLE = {"pass": "green", "partial": "yellow", "fail": "red", "error": "magenta", "warn": "yellow", "suppressed": "blue"}
 
 
 def render_terminal(report: Report, lang: str, console: Console | None = None, verbose: bool = False) -> None:
@@ -33,8 +33,9 @@ def render_terminal(report: Report, lang: str, console: Console | None = None, v
             continue
         console.print(Text(f"{ICON[item.status]} {item.id} {pick(item.title, lang)}", style=f"bold {_STYLE[item.status]}"))
         for check in shown:
-            style = "yellow" if check.level == "advisory" and check.status != "pass" else _STYLE[check.status]
-            icon = "⚠️" if check.level == "advisory" and check.status != "pass" else ICON[check.status]
+            advisory_gap = check.level == "advisory" and check.status not in ("pass", "suppressed")
+            style = "yellow" if advisory_gap else _STYLE[check.status]
+            icon = "⚠️" if advisory_gap else ICON[check.status]
             console.print(Text(f"  {icon} {check.id}: ", style=style) + Text(pick(check.message, lang)))
             for evidence in check.evidence[:8]:
                 if evidence.status == "pass" and not verbose:
@@ -53,4 +54,6 @@ def render_terminal(report: Report, lang: str, console: Console | None = None, v
         line += t(lang, "progress_rest", partial=summary.partial, fail=summary.fail)
     if summary.error:
         line += t(lang, "progress_error", error=summary.error)
+    if summary.suppressed:
+        line += t(lang, "progress_suppressed", suppressed=summary.suppressed)
     console.print(Text(line, style="bold"))

@@ -292,6 +292,13 @@ class Plan(Strict):
     date: str | None = None
 
 
+class Waiver(Strict):
+    """Accept a known gap that has no line to put an inline suppression on."""
+
+    id: str = Field(description="item id or check id")
+    reason: str = Field(min_length=1, description="why the gap is accepted (required)")
+
+
 class Spec(Strict):
     version: int = Field(ge=1)
     title: Localized
@@ -300,6 +307,15 @@ class Spec(Strict):
     include: list[str] = ["**/*.py"]
     exclude: list[str] = []
     items: list[Item] = Field(min_length=1)
+    waive: list[Waiver] = Field(default_factory=list, description="spec-level suppressions, each with a reason")
+
+    @model_validator(mode="after")
+    def _waivers_name_known_ids(self) -> "Spec":
+        known = {item.id for item in self.items} | {check_id for _, check_id, _ in self.iter_checks()}
+        for waiver in self.waive:
+            if waiver.id not in known:
+                raise ValueError(f"waive names unknown id {waiver.id!r}")
+        return self
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Spec":
