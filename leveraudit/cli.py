@@ -81,8 +81,11 @@ def check(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the fact cache.")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parser processes (default: CPU count).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Terminal: show passing evidence too.")] = False,
+    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="A JSON report to compare with: fail only on what got worse.")] = None,
+    changed_since: Annotated[Optional[str], typer.Option("--changed-since", help="Show evidence only in files changed since this git revision (items are still evaluated whole).")] = None,
 ) -> None:
     """Evaluate every check of the spec over ROOT and render the progress report."""
+    from leveraudit.gate import GateError, changed_files, limit_to_changed, load_baseline, regressions
     from leveraudit.engine import run_audit
     from leveraudit.report import TEXT_RENDERERS
     from leveraudit.report.terminal import render_terminal
@@ -95,7 +98,17 @@ def check(
     loaded = _load(spec_path)
     chosen_lang = (lang.value if lang else loaded.lang)
     cache = None if no_cache else (cache_dir or default_cache_dir())
+    try:
+        base = load_baseline(baseline) if baseline else None
+        changed = changed_files(root, changed_since) if changed_since else None
+    except GateError as exc:
+        _die(str(exc))
     report, stats = _run_with_progress(run_audit, loaded, root, str(spec_path), cache, jobs)
+    if base is not None:
+        report.baseline = {"path": str(baseline), "regressions": regressions(report, base)}
+    if changed is not None:
+        limit_to_changed(report, changed)
+        report.changed_since = changed_since
     if format is Format.terminal:
         console = Console(file=open(output, "w", encoding="utf-8") if output else None, width=120 if output else None)
         render_terminal(report, chosen_lang, console, verbose=verbose)
@@ -109,6 +122,11 @@ def check(
             sys.stdout.write(text)
     if output:
         typer.echo(f"wrote {output} ({report.summary.pass_}/{report.summary.items} items pass)", err=True)
+    if report.baseline is not None:
+        found = report.baseline["regressions"]
+        typer.echo(f"baseline {baseline}: {len(found)} regression(s)" + "".join(
+            f"\n  {r['kind']} {r['id']}: " + (f"{r['was']} -> {r['now']}" if "was" in r else f"new finding at {r['path']}:{r['line']}")
+            for r in found), err=True)
     raise typer.Exit(1 if report.gate_fails(fail_on.value) else 0)
 
 

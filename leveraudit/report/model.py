@@ -87,10 +87,14 @@ class Report(_Model):
     files_scanned: int = 0
     files_parsed: int = 0
     tool_version: str = __version__
+    baseline: dict[str, Any] | None = None  # {"path": ..., "regressions": [...]}
+    changed_since: str | None = None
 
     def gate_fails(self, fail_on: str) -> bool:
         if fail_on == "never":
             return False
+        if self.baseline is not None:
+            return bool(self.baseline["regressions"])
         bad = {"fail", "error"} if fail_on == "fail" else {"fail", "error", "partial"}
         return any(item.status in bad for item in self.items)
 
@@ -120,4 +124,6 @@ class Report(_Model):
                 } for check in item.checks],
             } for item in self.items],
             "diagnostics": [d.model_dump() for d in self.diagnostics],
+            **({"baseline": self.baseline} if self.baseline is not None else {}),
+            **({"changed_since": self.changed_since} if self.changed_since else {}),
         }
