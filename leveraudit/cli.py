@@ -187,6 +187,32 @@ def explain(
     _die(f"{target!r} is neither an item, a check id of the spec, nor a check kind ({', '.join(sorted(CHECK_KINDS))})")
 
 
+@app.command("test")
+def test_fixtures(
+    fixtures_dir: Annotated[Path, typer.Argument(help="A folder of fixture trees, one audited root per sub-folder.")],
+    spec: Annotated[Path, typer.Option("--spec", "-s", help="The YAML spec under test.")] = Path("rules/v3.yaml"),
+) -> None:
+    """Test a spec against fixture trees with expected verdicts (expect.yaml or `# expect: fail ID`)."""
+    from leveraudit.ruletest import run_fixtures
+
+    if not fixtures_dir.is_dir():
+        _die(f"{fixtures_dir} is not a directory")
+    loaded = _load(spec)
+    results = run_fixtures(loaded, fixtures_dir)
+    if not results:
+        _die(f"{fixtures_dir} has no fixture folders")
+    for result in results:
+        if result.ok:
+            typer.echo(f"ok    {result.name} ({result.expected} expectations)")
+        else:
+            typer.echo(f"FAIL  {result.name}: {result.error or ''}")
+            for mismatch in result.mismatches:
+                typer.echo(f"        {mismatch}")
+    passed = sum(r.ok for r in results)
+    typer.echo(f"{passed} passed, {len(results) - passed} failed")
+    raise typer.Exit(0 if passed == len(results) else 1)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec language (for editor validation)."""
