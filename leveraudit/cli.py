@@ -187,6 +187,49 @@ def explain(
     _die(f"{target!r} is neither an item, a check id of the spec, nor a check kind ({', '.join(sorted(CHECK_KINDS))})")
 
 
+class SurfaceFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def surface(
+    root: Annotated[Path, typer.Argument(help="Root of the code.")] = Path("."),
+    format: Annotated[SurfaceFormat, typer.Option("--format", "-f", help="table or json.")] = SurfaceFormat.table,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Globs to skip (repeatable); .gitignore is honoured.")] = None,
+) -> None:
+    """List every program's options (argparse, typer, click): dest, flags, type, effective default, help, path:line."""
+    from rich.table import Table
+
+    from leveraudit.surface import Surface
+
+    if not root.is_dir():
+        _die(f"root {root} is not a directory")
+    options = sorted((o for program in Surface(root, exclude or [".venv/**", "venv/**"]).all_programs()
+                      for o in program.options), key=lambda o: (o.path, o.line, o.dest))
+    if format is SurfaceFormat.json:
+        typer.echo(json.dumps([{k: o.to_json()[k] for k in ("path", "line", "program", "command", "framework", "dest",
+                                                             "flags", "action", "type", "default", "default_code",
+                                                             "default_line", "required", "help")}
+                               for o in options], ensure_ascii=False, indent=2, default=str))
+        return
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    programs: dict[str, list] = {}
+    for o in options:
+        programs.setdefault(o.path + (f"  [{o.command}]" if o.command else ""), []).append(o)
+    for name, members in programs.items():
+        table = Table(title=name, title_justify="left", title_style="bold")
+        for column, wrap in (("line", False), ("dest", False), ("flags", False), ("type", False), ("default", False),
+                             ("help", True)):
+            table.add_column(column, no_wrap=not wrap, overflow="fold")
+        for o in members:
+            table.add_row(str(o.default_line or o.line), o.dest, ", ".join(o.flags), o.type or o.action or "",
+                          o.default_code, o.help or "")
+        console.print(table)
+
+
 @app.command("test")
 def test_fixtures(
     fixtures_dir: Annotated[Path, typer.Argument(help="A folder of fixture trees, one audited root per sub-folder.")],

@@ -21,6 +21,7 @@ from leveraudit.extract.pattern import PatternError
 from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
 from leveraudit.spec.models import Spec
 from leveraudit.suppress import SUPPRESSED, apply_suppressions, find_suppressions
+from leveraudit.surface import Surface
 
 _CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
 
@@ -240,7 +241,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
             if check_id in output.get("check_errors", {}):
                 check_errors[check_id].append(output["check_errors"][check_id])
         cli.extend(CliOption.from_json(o) for o in output.get("cli", []))
-    context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)))
+    context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)), surface=Surface(root, spec.exclude))
 
     waivers = {waiver.id: waiver.reason for waiver in spec.waive}
     items = []

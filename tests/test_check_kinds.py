@@ -166,6 +166,24 @@ CASES = [
      {"t.py": "NAMES = ['input_proj', \"query_proj\"]\n"}, "fail"),
     ("pattern mentions", {"kind": "pattern", "pattern": ["print(...)"], "mentions": "fallback_count"},
      {"t.py": "print('hello')\nprint(f'{fallback_count} fallbacks')\n"}, "pass"),
+    # -- config surface ---------------------------------------------------------------------------
+    ("invocations_valid flags exist", {"kind": "invocations_valid"},
+     {"train.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra=""),
+      "run.sh": "python train.py \\\n  --rce_epochs 5 --rce_lr 1e-4\n"}, "pass"),
+    ("invocations_valid unknown flag", {"kind": "invocations_valid"},
+     {"train.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra=""), "run.sh": "python train.py --rce_epoch 5\n"}, "pass"),
+    ("invocations_valid misspelt flag", {"kind": "invocations_valid"},
+     {"train.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra=""), "run.sh": "python train.py --rce-epochs 5\n"}, "fail"),
+    ("invocations_valid pinned default overridden", {"kind": "invocations_valid", "pinned": {"rce_epochs": {"equals": 5}}},
+     {"train.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra=""), "docs/use.md": "```bash\npython train.py --rce_epochs 1\n```\n"}, "fail"),
+    ("config_matches_cli agrees", {"kind": "config_matches_cli"},
+     {"train.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra=""), "cfg.yaml": "rce_epochs: 5\nname: x\n"}, "pass"),
+    ("config_matches_cli stale yaml", {"kind": "config_matches_cli"},
+     {"train.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra=""), "cfg.yaml": "rce_epochs: 1\n"}, "fail"),
+    ("docs_flags_exist", {"kind": "docs_flags_exist"},
+     {"train.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra=""), "README.md": "Pass `--rce_epochs 5`.\n"}, "pass"),
+    ("docs_flags_exist documents a missing flag", {"kind": "docs_flags_exist"},
+     {"train.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra=""), "README.md": "Pass `--rce_epoch_count 5`.\n"}, "fail"),
 ]
 
 

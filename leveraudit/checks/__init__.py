@@ -12,10 +12,12 @@ from leveraudit.checks.guard import GuardKind
 from leveraudit.checks.loop_filter import LoopFilterKind
 from leveraudit.checks.param import ParamKind
 from leveraudit.checks.pattern import PatternKind
+from leveraudit.checks.surface_kinds import ConfigMatchesCliKind, DocsFlagsExistKind, InvocationsValidKind
 
 KINDS: dict[str, CheckKind] = {kind.kind: kind for kind in (
     CliOptionKind(), ParamKind(), AttributeKind(), GuardKind(), AssignsKeyKind(), LoopFilterKind(),
     CallKwargKind(), FlowsKind(), CheckedLoadKind(), BranchKind(), PatternKind(),
+    InvocationsValidKind(), ConfigMatchesCliKind(), DocsFlagsExistKind(),
 )}
 
 __all__ = ["KINDS", "CheckKind", "Context", "Evidence", "Outcome"]

@@ -50,6 +50,7 @@ class Context:
 
     cli: list[CliOption]
     parse_failures: list[Any] = field(default_factory=list)
+    surface: Any = None  # leveraudit.surface.Surface, built lazily for config-surface kinds
 
     def options(self, dest: str, files=None) -> list[CliOption]:
         found = [o for o in self.cli if o.dest == dest]

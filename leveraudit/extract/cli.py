@@ -32,6 +32,7 @@ class CliOption:
     default_line: int | None = None  # where the effective default is set (set_defaults)
     help: str | None = None
     required: bool = False
+    command: str | None = None  # typer/click sub-command name of the function that defines it
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -241,9 +242,22 @@ def _typer(module: ParsedModule) -> list[CliOption]:
         if not found:
             continue
         program = f"{module.rel}::{module.qualname(definition)}"
+        command = _command_name(definition, module)
         for param, kind, call, default_expr, base_type in found:
-            options.append(_typer_option(module, program, param, kind, call, default_expr, base_type))
+            option = _typer_option(module, program, param, kind, call, default_expr, base_type)
+            option.command = command
+            options.append(option)
     return options
+
+
+def _command_name(definition: cst.FunctionDef, module: ParsedModule) -> str | None:
+    """`@app.command("name")` -> name; `@app.command()` -> the function name with `_` as `-`."""
+    for decorator in definition.decorators:
+        call = decorator.decorator
+        if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "command":
+            names = [a for a in _string_args(call, module)]
+            return names[0] if names else definition.name.value.replace("_", "-")
+    return None
 
 
 def _typer_option(module, program, param, kind, call, default_expr, base_type) -> CliOption:

@@ -232,6 +232,33 @@ class PatternCheck(EveryCheck):
 
 
 
+class InvocationsValidCheck(CheckBase):
+    """Every flag that scripts and docs pass to the repository's programs exists, and none overrides a
+    default the plan pins."""
+
+    kind: Literal["invocations_valid"]
+    scripts: Names = Field(default_factory=lambda: ["**/*.sh", "**/*.bash"], description="shell script globs")
+    docs: Names = Field(default_factory=lambda: ["**/*.md"], description="Markdown globs (fenced shell blocks)")
+    programs: Names | None = Field(default=None, description="only invocations of programs whose file matches")
+    pinned: dict[str, Constraint] = Field(default_factory=dict, description="dest -> constraint on passed values")
+
+
+class ConfigMatchesCliCheck(CheckBase):
+    """YAML config keys that name CLI options agree with the options' effective defaults."""
+
+    kind: Literal["config_matches_cli"]
+    configs: Names = Field(default_factory=lambda: ["**/*.yaml", "**/*.yml"], description="YAML config globs")
+    pinned: dict[str, Constraint] = Field(default_factory=dict, description="dest -> the plan's value (decides which side is stale)")
+
+
+class DocsFlagsExistCheck(CheckBase):
+    """Every `--flag` that docs mention in inline code is defined by some program."""
+
+    kind: Literal["docs_flags_exist"]
+    docs: Names = Field(default_factory=lambda: ["**/*.md"], description="Markdown globs")
+    ignore: Names = Field(default_factory=list, description="flags that belong to other tools (e.g. --cov)")
+
+
 Check = Annotated[
     Union[
         CliOptionCheck,
@@ -245,6 +272,9 @@ Check = Annotated[
         CheckedLoadCheck,
         BranchCheck,
         PatternCheck,
+        InvocationsValidCheck,
+        ConfigMatchesCliCheck,
+        DocsFlagsExistCheck,
     ],
     Field(discriminator="kind"),
 ]

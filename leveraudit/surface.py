@@ -1,0 +1,165 @@
+"""The repository's config surface: every program's options, and which program an invocation runs.
+
+Programs are Python files with argparse / typer / click options; console scripts come from
+`pyproject.toml` (`[project.scripts]`). Files are parsed lazily, only when an invocation, a doc or a
+config needs them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from leveraudit.extract.cli import CliOption, extract_cli
+from leveraudit.extract.discover import SourceFile, Skipped, discover, read_source
+from leveraudit.extract.invocations import Invocation, markdown_blocks, parse_shell, shell_lines
+from leveraudit.extract.module import ParseFailure, parse_module
+
+CLI_MARKERS = ("add_argument", "typer", "click", "Option(")
+
+
+@dataclass
+class Program:
+    label: str  # how to name it in messages
+    path: str
+    options: list[CliOption]
+
+    @property
+    def flags(self) -> list[str]:
+        return sorted({flag for option in self.options for flag in option.flags})
+
+    @property
+    def argparse(self) -> bool:
+        return any(option.framework == "argparse" for option in self.options)
+
+    def option_for(self, flag: str) -> CliOption | None:
+        """The option a flag selects: exact, or (argparse) a unique prefix of a long flag."""
+        for option in self.options:
+            if flag in option.flags:
+                return option
+        if self.argparse and flag.startswith("--"):
+            matches = {o.dest: o for o in self.options for f in o.flags if f.startswith(flag)}
+            if len(matches) == 1:
+                return next(iter(matches.values()))
+        return None
+
+    def nearest(self, flag: str) -> str | None:
+        flags = self.flags
+        normalized = {f.replace("-", "_"): f for f in flags}
+        key = flag.replace("-", "_")
+        if key in normalized:
+            return normalized[key]
+        close = difflib.get_close_matches(flag, flags, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+
+class Surface:
+    def __init__(self, root: Path, exclude: list[str]) -> None:
+        self.root = root
+        self.exclude = exclude
+        self._texts: dict[tuple, list[SourceFile]] = {}
+        self._options: dict[str, list[CliOption]] = {}
+        self.scripts = self._console_scripts()
+
+    # -- files ---------------------------------------------------------------------------------
+    def files(self, globs: list[str]) -> list[SourceFile]:
+        key = tuple(globs)
+        if key not in self._texts:
+            found = discover(self.root, globs, self.exclude)
+            self._texts[key] = [s for s in (read_source(ref) for ref in found.files) if not isinstance(s, Skipped)]
+        return self._texts[key]
+
+    def python_files(self) -> list[SourceFile]:
+        return self.files(["**/*.py"])
+
+    def options_in(self, rel: str) -> list[CliOption]:
+        if rel not in self._options:
+            path = self.root / rel
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            module = parse_module(rel, text) if any(m in text for m in CLI_MARKERS) else None
+            self._options[rel] = [] if module is None or isinstance(module, ParseFailure) else extract_cli(module)
+        return self._options[rel]
+
+    def all_programs(self) -> list[Program]:
+        programs = []
+        for source in self.python_files():
+            if any(m in source.text for m in CLI_MARKERS):
+                options = self.options_in(source.rel)
+                if options:
+                    programs.append(Program(source.rel, source.rel, options))
+        return programs
+
+    # -- invocations ---------------------------------------------------------------------------
+    def invocations(self, scripts: list[str], docs: list[str]) -> list[Invocation]:
+        names = set(self.scripts)
+        found: list[Invocation] = []
+        for source in self.files(scripts):
+            found += parse_shell(source.rel, shell_lines(source.text), names)
+        for source in self.files(docs):
+            blocks, _ = markdown_blocks(source.text)
+            for block in blocks:
+                found += parse_shell(source.rel, block, names)
+        return found
+
+    def resolve(self, invocation: Invocation) -> Program | None:
+        if invocation.target_kind == "file":
+            base = Path(invocation.path).parent
+            for candidate in (invocation.target, (base / invocation.target).as_posix()):
+                if (self.root / candidate).is_file():
+                    return Program(candidate, candidate, self.options_in(candidate))
+            return None
+        if invocation.target_kind == "module":
+            return self._module_program(invocation.target, f"python -m {invocation.target}")
+        target = self.scripts.get(invocation.target)
+        if target is None:
+            return None
+        program = self._module_program(target.split(":")[0], invocation.target)
+        if program is not None and invocation.command:
+            commands = {o.command for o in program.options}
+            if invocation.command in commands:
+                program.options = [o for o in program.options if o.command == invocation.command]
+                program.label = f"{invocation.target} {invocation.command}"
+        return program
+
+    def _module_program(self, module: str, label: str) -> Program | None:
+        base = module.replace(".", "/")
+        for candidate in (f"{base}.py", f"{base}/__main__.py", f"{base}/__init__.py"):
+            if (self.root / candidate).is_file():
+                return Program(label, candidate, self.options_in(candidate))
+        return None
+
+    def _console_scripts(self) -> dict[str, str]:
+        try:
+            document = tomllib.loads((self.root / "pyproject.toml").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        scripts = document.get("project", {}).get("scripts", {})
+        return {name: target for name, target in scripts.items() if isinstance(target, str)}
+
+    def options_by_dest(self, dests: set[str]) -> dict[str, list[CliOption]]:
+        """Options with these dests anywhere in the repository (files pre-filtered by text)."""
+        found: dict[str, list[CliOption]] = {}
+        for source in self.python_files():
+            if not any(m in source.text for m in CLI_MARKERS):
+                continue
+            if not any(d in source.text or d.replace("_", "-") in source.text for d in dests):
+                continue
+            for option in self.options_in(source.rel):
+                if option.dest in dests:
+                    found.setdefault(option.dest, []).append(option)
+        return found
+
+    def programs_with_flags(self, flags: set[str]) -> list[Program]:
+        words = {f.lstrip("-") for f in flags} | {f.lstrip("-").replace("-", "_") for f in flags}
+        programs = []
+        for source in self.python_files():
+            if any(m in source.text for m in CLI_MARKERS) and any(w in source.text for w in words):
+                options = self.options_in(source.rel)
+                if options:
+                    programs.append(Program(source.rel, source.rel, options))
+        return programs
