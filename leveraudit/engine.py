@@ -21,7 +21,7 @@ from leveraudit.extract.pattern import PatternError
 from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
 from leveraudit.spec.models import Spec
 from leveraudit.suppress import SUPPRESSED, apply_suppressions, find_suppressions
-from leveraudit.surface import Surface
+from leveraudit.surface import CLI_MARKERS, Surface
 
 _CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
 
@@ -141,6 +141,7 @@ class PlanIndex:
 def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats):
     planner = Planner(spec)
     plans: list[_Plan] = []
+    programs: list[str] = []  # files that may define CLI options, for the config-surface kinds
     skipped = list(discovery.skipped)
     for ref in discovery.files:
         entry = index.lookup(ref)
@@ -152,15 +153,18 @@ def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats
                 entry = {"skip": source.reason}
             else:
                 ids, cli = planner.relevance(ref.rel, source.text)
-                entry = {"digest": source.digest, "ids": ids, "cli": cli}
+                entry = {"digest": source.digest, "ids": ids, "cli": cli,
+                         "program": any(m in source.text for m in CLI_MARKERS)}
                 text = source.text
             index.store(ref, entry)
         if "skip" in entry:
             skipped.append(Skipped(ref.rel, entry["skip"]))
             continue
+        if entry.get("program"):
+            programs.append(ref.rel)
         if entry["ids"] or entry["cli"]:
             plans.append(_Plan(ref, entry["digest"], list(entry["ids"]), entry["cli"], text))
-    return plans, skipped
+    return plans, skipped, programs
 
 
 def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | None = None, jobs: int | None = None,
@@ -170,7 +174,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     fingerprint = spec_fingerprint(spec)
     stats = AuditStats(files=len(discovery.files))
     index = PlanIndex(cache_dir, root, fingerprint)
-    plans, skipped = _plan(spec, root, discovery, index, stats)
+    plans, skipped, programs = _plan(spec, root, discovery, index, stats)
     cache = FactCache(cache_dir, fingerprint)
     stats.skipped = len(skipped)
 
@@ -241,7 +245,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
             if check_id in output.get("check_errors", {}):
                 check_errors[check_id].append(output["check_errors"][check_id])
         cli.extend(CliOption.from_json(o) for o in output.get("cli", []))
-    context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)), surface=Surface(root, spec.exclude))
+    context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)), surface=Surface(root, spec.exclude, programs))
 
     waivers = {waiver.id: waiver.reason for waiver in spec.waive}
     items = []

@@ -55,10 +55,18 @@ class Program:
         return close[0] if close else None
 
 
+def _ref(root: Path, path: Path):
+    from leveraudit.extract.discover import FileRef
+
+    stat = path.stat()
+    return FileRef(path, path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns)
+
+
 class Surface:
-    def __init__(self, root: Path, exclude: list[str]) -> None:
+    def __init__(self, root: Path, exclude: list[str], program_files: list[str] | None = None) -> None:
         self.root = root
         self.exclude = exclude
+        self.program_files = program_files  # known candidates (files with CLI markers), if the caller has them
         self._texts: dict[tuple, list[SourceFile]] = {}
         self._options: dict[str, list[CliOption]] = {}
         self.scripts = self._console_scripts()
@@ -72,7 +80,15 @@ class Surface:
         return self._texts[key]
 
     def python_files(self) -> list[SourceFile]:
-        return self.files(["**/*.py"])
+        """Python files that may define CLI options (all of them when no candidate list was given)."""
+        if self.program_files is None:
+            return self.files(["**/*.py"])
+        key = ("<programs>",)
+        if key not in self._texts:
+            refs = [self.root / rel for rel in self.program_files]
+            self._texts[key] = [s for s in (read_source(_ref(self.root, path)) for path in refs)
+                                if not isinstance(s, Skipped)]
+        return self._texts[key]
 
     def options_in(self, rel: str) -> list[CliOption]:
         if rel not in self._options:
