@@ -85,8 +85,8 @@ def check(
     changed_since: Annotated[Optional[str], typer.Option("--changed-since", help="Show evidence only in files changed since this git revision (items are still evaluated whole).")] = None,
 ) -> None:
     """Evaluate every check of the spec over ROOT and render the progress report."""
-    from leveraudit.gate import GateError, changed_files, limit_to_changed, load_baseline, regressions
     from leveraudit.engine import run_audit
+    from leveraudit.gate import GateError, changed_files, limit_to_changed, load_baseline, regressions
     from leveraudit.report import TEXT_RENDERERS
     from leveraudit.report.terminal import render_terminal
 
@@ -185,6 +185,31 @@ def explain(
             console.print(item.fix.get(chosen).strip(), markup=False)
         return
     _die(f"{target!r} is neither an item, a check id of the spec, nor a check kind ({', '.join(sorted(CHECK_KINDS))})")
+
+
+@app.command()
+def fix(
+    root: Annotated[Path, typer.Argument(help="Root of the code to fix.")] = Path("."),
+    spec: Annotated[Optional[Path], typer.Option("--spec", "-s", help="The YAML spec (default: ROOT/rules/v3.yaml).")] = None,
+    diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff instead of writing the files.")] = False,
+) -> None:
+    """Apply the spec's codemods (`autofix` templates) to failing checks whose gap is mechanical."""
+    from leveraudit.engine import run_audit
+    from leveraudit.fix import apply_fixes
+
+    if not root.is_dir():
+        _die(f"root {root} is not a directory")
+    spec_path = spec if spec is not None else _default_spec(root)
+    loaded = _load(spec_path)
+    report, _ = run_audit(loaded, root, spec_path=str(spec_path), cache_dir=None)
+    result = apply_fixes(loaded, root, report, write=not diff)
+    if diff:
+        sys.stdout.write(result.diff())
+    for check_id in result.fixed:
+        typer.echo(f"{'would fix' if diff else 'fixed'} {check_id}", err=True)
+    for check_id, why in result.unfixable:
+        typer.echo(f"not fixed {check_id}: {why}", err=True)
+    typer.echo(f"{len(result.changed)} file(s) {'would change' if diff else 'changed'}", err=True)
 
 
 class SurfaceFormat(str, Enum):

@@ -8,12 +8,13 @@ config needs them.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
+
 from leveraudit.extract.cli import CliOption, extract_cli
-from leveraudit.extract.discover import SourceFile, Skipped, discover, read_source
+from leveraudit.extract.discover import Skipped, SourceFile, discover, read_source
 from leveraudit.extract.invocations import Invocation, markdown_blocks, parse_shell, shell_lines
 from leveraudit.extract.module import ParseFailure, parse_module
 

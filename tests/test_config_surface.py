@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from leveraudit.cli import app
 from leveraudit.engine import run_audit
-from tests.conftest import FIXTURES, REPO, V3
+from tests.conftest import FIXTURES, REPO
 
 runner = CliRunner()
 SURFACE_CHECKS = ("3.1/launchers-keep-defaults", "3.1/configs-match-defaults", "3.3.3/documented-invocations",

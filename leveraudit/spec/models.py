@@ -91,8 +91,21 @@ Patterns = Annotated[list[PatternText], BeforeValidator(_listify),
                      WithJsonSchema(_one_or_many_schema({"type": "string", "minLength": 1}))]
 
 
+class AutoFix(Strict):
+    """How `leveraudit fix` closes a mechanical gap. Templates are Python; placeholders: metavariables of
+    `after` / `where` matches (`$C`), `$ITEM` (a loop's target), `$ARGS` (the argparse namespace in scope)."""
+
+    template: str | None = Field(default=None, description="code to insert (or the parameter, for `param`)")
+    after: PatternText | None = Field(default=None, description="assigns_key: insert after statements matching this")
+    where: PatternText | None = Field(default=None, description="loop_filter: only loops whose iterable matches")
+    near: str | None = Field(default=None, description="cli_option: add to the parser that defines this dest")
+    body: list[str] = Field(default_factory=list, description="param: statements added at the top of the function")
+    value: str | None = Field(default=None, description="call_kwarg: the keyword's value")
+
+
 class CheckBase(Strict):
     id: str | None = Field(default=None, description="stable id; defaults to <item>/<kind>#<n>")
+    autofix: AutoFix | None = Field(default=None, description="a safe mechanical fix (`leveraudit fix`)")
     level: Level = "required"
     files: list[str] | None = Field(default=None, description="globs that only narrow where to look")
     title: Localized | None = Field(default=None, description="what the check proves, shown in reports")

@@ -1,0 +1,295 @@
+"""`leveraudit fix`: libcst codemods for gaps that are mechanical, driven by templates in the spec.
+
+Per kind (the check's `autofix` block says what to insert):
+
+* `cli_option` — a missing option: insert `template` after the last `add_argument` of the parser that
+  defines `near`; a wrong literal default under `equals`: rewrite the `default=` value;
+* `call_kwarg` — add `keyword=value` to every call that lacks it (`$ARGS`: the argparse namespace of
+  the enclosing function, `X = parser.parse_args()`);
+* `param` — add the parameter `template` to every matching def, and the `body` statements at its top;
+* `assigns_key` — insert `template` after every statement matching `after`;
+* `loop_filter` — insert `template` at the top of every loop in scope whose iterable matches `where`
+  (`$ITEM`: the loop's target);
+* `guard` — insert `template` before the first statement matching the check's `before`.
+
+Only failing checks are fixed; formatting and comments are kept, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from leveraudit.extract.module import ParsedModule, ParseFailure, dotted_name, parse_module
+from leveraudit.extract.pattern import code_of, compile_pattern, find, walk
+from leveraudit.spec.models import Spec
+
+_PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass
+class FixResult:
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)  # rel -> (before, after)
+    fixed: list[str] = field(default_factory=list)
+    unfixable: list[tuple[str, str]] = field(default_factory=list)  # (check id, why)
+
+    def diff(self) -> str:
+        chunks = []
+        for rel, (before, after) in sorted(self.changed.items()):
+            chunks += difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                           f"a/{rel}", f"b/{rel}")
+        return "".join(chunks)
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"template placeholder ${name} has no value here")
+        return values[name]
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def _bindings_text(bindings: dict) -> dict[str, str]:
+    return {name: code_of(node) for name, node in bindings.items()}
+
+
+class _Insert(cst.CSTTransformer):
+    """Insert statements before or after given statements (matched by identity with the parsed tree)."""
+
+    def __init__(self, after: dict | None = None, before: dict | None = None) -> None:
+        self.after = after or {}  # id(statement) -> [statements]
+        self.before = before or {}
+
+    def on_leave(self, original, updated):
+        if not isinstance(updated, (cst.IndentedBlock, cst.Module)):
+            return updated
+        if not any(id(s) in self.after or id(s) in self.before for s in original.body):
+            return updated
+        body = []
+        for original_statement, statement in zip(original.body, updated.body):
+            body += self.before.get(id(original_statement), [])
+            body.append(statement)
+            body += self.after.get(id(original_statement), [])
+        return updated.with_changes(body=body)
+
+
+def _statement(text: str) -> list[cst.BaseStatement]:
+    return list(cst.parse_module(text.strip() + "\n").body)
+
+
+def _enclosing_statement(module: ParsedModule, node):
+    for ancestor in [node, *module.ancestors(node)]:
+        parent = module.parent(ancestor)
+        if isinstance(parent, (cst.IndentedBlock, cst.Module)) and isinstance(ancestor, cst.BaseStatement):
+            return ancestor
+    return None
+
+
+def _namespace(module: ParsedModule, node) -> str | None:
+    """The name bound to `....parse_args(...)` in the function around `node`, else a parameter `args`."""
+    function = module.enclosing_function(node)
+    if function is None:
+        return None
+    for child in walk(function, module):
+        if isinstance(child, cst.Assign) and isinstance(child.value, cst.Call):
+            if isinstance(child.value.func, cst.Attribute) and child.value.func.attr.value in ("parse_args", "parse_known_args"):
+                return dotted_name(child.targets[0].target) or None
+    names = [p.name.value for p in function.params.params]
+    return "args" if "args" in names else None
+
+
+# -- per-kind codemods: (module, check) -> (new code, note) ------------------------------------------
+def _fix_assigns_key(module, check):
+    fix = check.autofix
+    after = {}
+    for node, bindings in find(compile_pattern(fix.after), module.tree, module):
+        statement = _enclosing_statement(module, node)
+        if statement is not None:
+            after[id(statement)] = _statement(render(fix.template, _bindings_text(bindings)))
+    return after and module.tree.visit(_Insert(after=after))
+
+
+def _fix_param(module, check):
+    fix = check.autofix
+    new_param = cst.parse_module(f"def _f({fix.template}):\n    pass\n").body[0].params.params[0]
+
+    class AddParam(cst.CSTTransformer):
+        def __init__(self, targets):
+            self.targets = targets
+
+        def leave_FunctionDef(self, original, updated):
+            if id(original) not in self.targets:
+                return updated
+            params = _append_element(list(updated.params.params), new_param, "whitespace_after_param")
+            body = updated.body
+            if fix.body and isinstance(body, cst.IndentedBlock):
+                statements = list(body.body)
+                index = 1 if statements and _is_docstring(statements[0]) else 0
+                added = [s for text in fix.body for s in _statement(text)]
+                body = body.with_changes(body=statements[:index] + added + statements[index:])
+            return updated.with_changes(params=updated.params.with_changes(params=params), body=body)
+
+    targets = {id(d) for d in module.find_defs([check.function], cst.FunctionDef)
+               if all(p.name.value != check.name for p in d.params.params + d.params.kwonly_params)}
+    return targets and module.tree.visit(AddParam(targets))
+
+
+def _append_element(elements: list, new, trailing_field: str) -> list:
+    """Append a parameter or argument keeping the list's layout: one per line stays one per line."""
+    if not elements:
+        return [new]
+    last = elements[-1]
+    if isinstance(last.comma, cst.Comma) and isinstance(last.comma.whitespace_after, cst.ParenthesizedWhitespace):
+        closing = last.comma.whitespace_after  # before `)`: the last element keeps it
+        between = (elements[-2].comma.whitespace_after if len(elements) > 1 and isinstance(elements[-2].comma, cst.Comma)
+                   else closing)
+        elements[-1] = last.with_changes(comma=cst.Comma(whitespace_after=between))
+        return elements + [new.with_changes(comma=cst.Comma(whitespace_after=closing))]
+    elements[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+                                     **{trailing_field: cst.SimpleWhitespace("")})
+    return elements + [new.with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+
+
+def _is_docstring(statement) -> bool:
+    return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+            and isinstance(statement.body[0], cst.Expr) and isinstance(statement.body[0].value, cst.SimpleString))
+
+
+def _fix_loop_filter(module, check):
+    fix = check.autofix
+    where = compile_pattern(fix.where) if fix.where else None
+    top = {}
+    for scope in module.find_defs(check.inside):
+        for loop in walk(scope, module):
+            if not isinstance(loop, cst.For) or not isinstance(loop.body, cst.IndentedBlock):
+                continue
+            if where is not None and next(find(where, loop.iter, module), None) is None:
+                continue
+            first = loop.body.body[0]
+            top[id(first)] = _statement(render(fix.template, {"ITEM": code_of(loop.target)}))
+    return top and module.tree.visit(_Insert(before=top))
+
+
+def _fix_guard(module, check):
+    targets = [compile_pattern(p) for p in check.before]
+    for function in module.find_defs(check.inside, cst.FunctionDef):
+        for pattern in targets:
+            for node, bindings in find(pattern, function.body, module):
+                statement = _enclosing_statement(module, node)
+                if statement is not None:
+                    text = render(check.autofix.template, _bindings_text(bindings))
+                    return module.tree.visit(_Insert(before={id(statement): _statement(text)}))
+    return None
+
+
+def _fix_call_kwarg(module, check):
+    from leveraudit.checks.call_kwarg import callee_matches
+
+    fix = check.autofix
+    additions = {}
+    for call in module.calls:
+        if not callee_matches(module.resolve(call.func), module.snippet(call.func, 200), check.callee):
+            continue
+        if any(a.keyword is not None and a.keyword.value == check.keyword for a in call.args):
+            continue
+        values = {}
+        namespace = _namespace(module, call)
+        if namespace:
+            values["ARGS"] = namespace
+        try:
+            value = render(fix.value, values)
+        except KeyError:
+            continue
+        additions[id(call)] = cst.parse_expression(value)
+
+    class AddKeyword(cst.CSTTransformer):
+        def leave_Call(self, original, updated):
+            value = additions.get(id(original))
+            if value is None:
+                return updated
+            new = cst.Arg(value=value, keyword=cst.Name(check.keyword),
+                          equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                                whitespace_after=cst.SimpleWhitespace("")))
+            args = _append_element(list(updated.args), new, "whitespace_after_arg")
+            return updated.with_changes(args=args)
+
+    return additions and module.tree.visit(AddKeyword())
+
+
+def _fix_cli_option(module, check, context_options):
+    fix = check.autofix
+    existing = [o for o in context_options if o.dest == check.dest and o.path == module.rel]
+    if existing:
+        option = existing[0]
+        if check.default is None or check.default.equals is None or option.default_line:
+            return None
+
+        class SetDefault(cst.CSTTransformer):
+            def leave_Arg(self, original, updated):
+                if original.keyword is not None and original.keyword.value == "default":
+                    parent_call = module.parent(original)
+                    if isinstance(parent_call, cst.Call) and module.lines(parent_call)[0] == option.line:
+                        return updated.with_changes(value=cst.parse_expression(repr(check.default.equals)))
+                return updated
+        return module.tree.visit(SetDefault())
+    if not fix.template or not fix.near:
+        return None
+    anchors = [o for o in context_options if o.dest == fix.near and o.path == module.rel and o.framework == "argparse"]
+    if not anchors:
+        return None
+    program = anchors[0].program
+    last_line = max(o.line for o in context_options if o.program == program and o.flags)
+    for call in module.calls:
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value == "add_argument" \
+                and module.lines(call)[0] == last_line:
+            statement = _enclosing_statement(module, call)
+            receiver = code_of(call.func.value)
+            text = render(fix.template, {"PARSER": receiver})
+            return module.tree.visit(_Insert(after={id(statement): _statement(text)}))
+    return None
+
+
+def apply_fixes(spec: Spec, root: Path, report, write: bool = True) -> FixResult:
+    """Fix every failing required or advisory check that has an `autofix`, file by file."""
+    from leveraudit.extract.cli import extract_cli
+    from leveraudit.extract.discover import Skipped, discover, read_source
+
+    result = FixResult()
+    statuses = {check.id: check.status for item in report.items for check in item.checks}
+    failing = [(check_id, check) for _, check_id, check in spec.iter_checks()
+               if statuses.get(check_id) not in ("pass", "suppressed")]
+    files = [s for s in (read_source(r) for r in discover(root, spec.include, spec.exclude).files)
+             if not isinstance(s, Skipped)]
+    texts = {s.rel: s.text for s in files}
+    for check_id, check in failing:
+        if check.autofix is None or check.kind not in _FIXERS:
+            result.unfixable.append((check_id, "no safe automatic fix" if check.autofix is None
+                                     else f"{check.kind} has no codemod"))
+            continue
+        changed_any = False
+        for rel in sorted(texts):
+            module = parse_module(rel, texts[rel])
+            if isinstance(module, ParseFailure):
+                continue
+            if check.kind == "cli_option":
+                new = _fix_cli_option(module, check, extract_cli(module))
+            else:
+                new = _FIXERS[check.kind](module, check)
+            if new and new.code != texts[rel]:
+                before = result.changed.get(rel, (texts[rel], None))[0]
+                texts[rel] = new.code
+                result.changed[rel] = (before, new.code)
+                changed_any = True
+        (result.fixed.append(check_id) if changed_any else result.unfixable.append((check_id, "no place to apply it")))
+    if write:
+        for rel, (_, after) in result.changed.items():
+            (root / rel).write_text(after, encoding="utf-8")
+    return result
+
+_FIXERS = {"assigns_key": _fix_assigns_key, "param": _fix_param, "loop_filter": _fix_loop_filter,
+           "guard": _fix_guard, "call_kwarg": _fix_call_kwarg, "cli_option": None}
