@@ -31,6 +31,7 @@ app = typer.Typer(
 class Format(str, Enum):
     terminal = "terminal"
     md = "md"
+    summary = "summary"
     json = "json"
     sarif = "sarif"
     junit = "junit"

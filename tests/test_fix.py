@@ -64,3 +64,28 @@ def test_single_line_calls_and_signatures(tmp_path):
     assert "    a = DS(1, k=2, skip=args.skip)\n    b = DS(2, skip=args.skip)\n" in (root / "t.py").read_text()
     assert run_check(tmp_path / "again", {"kind": "call_kwarg", "callee": "DS", "keyword": "skip"},
                      {"t.py": (root / "t.py").read_text()}).status == "pass"
+
+
+def test_guard_and_default_fixes(tmp_path):
+    from leveraudit.spec import parse_spec
+    from tests.conftest import one_check_spec, write_tree
+
+    files = {"t.py": "import argparse\n\n\nclass T:\n    def train(self):\n        warmup()\n"
+                     "        for e in range(self.n):\n            step()\n\n\n"
+                     "def main():\n    parser = argparse.ArgumentParser()\n"
+                     "    parser.add_argument('--n', type=int, default=3)\n    return parser.parse_args()\n"}
+    root = write_tree(tmp_path / "tree", files)
+    checks = [{"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"],
+               "before": ["for $E in range(..., $S.n): ..."],
+               "autofix": {"template": "if $S.n <= 0:\n    return"}},
+              {"kind": "cli_option", "dest": "n", "default": {"equals": 0}, "autofix": {}}]
+    for check in checks:
+        spec = parse_spec(one_check_spec(check))
+        report, _ = run_audit(spec, root, jobs=1)
+        assert report.items[0].status == "fail"
+        apply_fixes(spec, root, report)
+        report, _ = run_audit(spec, root, jobs=1)
+        assert report.items[0].status == "pass", check["kind"]
+    text = (root / "t.py").read_text()
+    assert "        warmup()\n        if self.n <= 0:\n            return\n        for e in range(self.n):" in text
+    assert "parser.add_argument('--n', type=int, default=0)" in text

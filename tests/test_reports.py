@@ -23,7 +23,7 @@ from tests.conftest import REPO
 
 GOLDEN = REPO / "tests" / "golden"
 TREES = ["research_before", "research_after"]
-OUTPUTS = [("md", "zh"), ("md", "en"), ("json", "zh"), ("sarif", "en"), ("junit", "en"), ("github", "en"),
+OUTPUTS = [("md", "zh"), ("md", "en"), ("summary", "en"), ("json", "zh"), ("sarif", "en"), ("junit", "en"), ("github", "en"),
            ("terminal", "zh")]
 
 

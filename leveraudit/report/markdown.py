@@ -70,6 +70,29 @@ def _item_section(item: ItemResult, lang: str) -> list[str]:
     return out
 
 
+def render_summary(report: Report, lang: str) -> str:
+    """A short Markdown summary for a CI job's step summary or a PR comment: table, progress, gaps."""
+    out = [f"### {pick(report.spec_title, lang)}", "",
+           f"| {t(lang, 'col_item')} | {t(lang, 'col_status')} | {t(lang, 'col_priority')} |", "|---|---|---|"]
+    for item in report.items:
+        warn = " ⚠️" if item.advisories() else ""
+        out.append(f"| {item.id} {pick(item.title, lang)} | {ICON[item.status]} {t(lang, 'status_' + item.status)}{warn} "
+                   f"| {t(lang, item.priority)} |")
+    summary = report.summary
+    out += ["", t(lang, "progress", passed=summary.pass_, total=summary.items, percent=percent(summary.progress)), ""]
+    gaps = [(item, check) for item in report.items for check in item.checks
+            if check.level == "required" and check.status not in ("pass", "suppressed")]
+    for item, check in gaps:
+        where = next((f" (`{e.path}:{e.line}`)" for e in check.evidence if e.status == "fail"), "")
+        out.append(f"- {ICON[check.status]} `{check.id}`: {pick(check.message, lang)}{where}")
+    if report.baseline is not None:
+        regressions = report.baseline["regressions"]
+        out += ["", f"**baseline:** {len(regressions)} regression(s)"]
+        out += [f"- `{r['id']}`: " + (f"{r['was']} → {r['now']}" if "was" in r else f"new finding at `{r['path']}:{r['line']}`")
+                for r in regressions]
+    return "\n".join(out) + "\n"
+
+
 def render_markdown(report: Report, lang: str) -> str:
     plan = (report.plan or {}).get("path") or (report.plan or {}).get("title") or report.spec
     out = [f"# {t(lang, 'title')}", "",
