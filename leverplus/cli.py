@@ -20,31 +20,231 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _world_from(data_dir: Path):
+    import json
+
+    from leverplus.world import World, WorldConfig
+
+    path = data_dir / "world.json"
+    if not path.is_file():
+        _fail(f"{path} not found (written by make-example-data / demo)")
+    return World.build(WorldConfig(**json.loads(path.read_text(encoding="utf-8"))))
+
+
+def _progress(total: int, description: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=console, disable=not console.is_terminal, transient=True)
+    task = progress.add_task(description, total=total)
+    return progress, (lambda: progress.advance(task))
+
+
+def _shard(text: Optional[str]) -> Optional[tuple[int, int]]:
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()) or int(index) >= int(count):
+        _fail(f"--shard {text!r}: expected I/N with 0 <= I < N")
+    return int(index), int(count)
+
+
 @app.command("make-example-data")
 def make_example_data(
-    output_dir: Annotated[Path, typer.Option(help="Where to write rl_data.json and embeddings.pt.")] = Path("example-data"),
+    output_dir: Annotated[Path, typer.Option(help="Where to write world.json, embeddings.pt, sft_beams.json and rl_data.json.")] = Path("example-data"),
     num_items: Annotated[int, typer.Option(min=8, help="Items in the synthetic VQA world.")] = 600,
-    num_queries: Annotated[int, typer.Option(min=2, help="Queries that get RL candidates.")] = 240,
+    num_queries: Annotated[int, typer.Option(min=2, help="Queries that get SFT beams and RL candidates.")] = 240,
     pool_size: Annotated[int, typer.Option(min=2, help="Candidate pool per query (the query excluded).")] = 32,
     shot_num: Annotated[int, typer.Option(min=1, help="Demonstrations per candidate sequence.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the world and of the candidates.")] = 0,
 ) -> None:
-    """Write a small, realistic RL JSON + item embeddings from the seeded synthetic VQA world."""
+    """Write a small, realistic data set from the seeded synthetic VQA world (RL JSON uses cosine proposals)."""
+    import json
+
     from leverplus.data import save_embeddings, write_json_atomic
-    from leverplus.rl_data import generate_rl_data
+    from leverplus.rl_data import generate_rl_data, legacy_beams
     from leverplus.world import World, WorldConfig
 
     if num_queries > num_items or pool_size >= num_items:
         _fail("need num_queries <= num_items and pool_size < num_items")
     world = World.build(WorldConfig(num_items=num_items, seed=seed))
-    data = generate_rl_data(world, list(range(num_queries)), pool_size=pool_size, shot_num=shot_num, seed=seed,
+    queries = list(range(num_queries))
+    data = generate_rl_data(world, queries, pool_size=pool_size, shot_num=shot_num, seed=seed,
                             log=lambda message: console.print(message, highlight=False))
     output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "world.json").write_text(json.dumps(world.config.__dict__, indent=2), encoding="utf-8")
     write_json_atomic(output_dir / "rl_data.json", data.to_json())
+    write_json_atomic(output_dir / "sft_beams.json", legacy_beams(world, queries, pool_size, shot_num, seed))
     save_embeddings(output_dir / "embeddings.pt", world.embeddings)
-    console.print(f"wrote {output_dir / 'rl_data.json'} and {output_dir / 'embeddings.pt'}\n"
+    console.print(f"wrote world.json, embeddings.pt, sft_beams.json and rl_data.json to {output_dir}\n"
                   f"next: leverplus train --rl-data {output_dir / 'rl_data.json'} "
-                  f"--embeddings {output_dir / 'embeddings.pt'}", highlight=False)
+                  f"--embeddings {output_dir / 'embeddings.pt'}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def sft(
+    beams: Annotated[Path, typer.Option(help="Legacy beam JSON (id_list / score_list).")],
+    embeddings: Annotated[Path, typer.Option(help="Item embeddings [num_items, dim].")],
+    output: Annotated[Path, typer.Option(help="The SFT checkpoint to write.")] = Path("runs/sft.pt"),
+    pool_size: Annotated[int, typer.Option(min=2, help="Candidate pool per query (the same definition as RL data).")] = 32,
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    lr: Annotated[float, typer.Option()] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of pools, initialisation and shuffling.")] = 0,
+) -> None:
+    """Train the selector on the legacy beams, labels mapped to positions in each query's pool."""
+    from leverplus.data import DataError, load_embeddings, load_legacy_beams
+    from leverplus.sft import SFTConfig, save_sft, sft_samples, train_sft
+
+    try:
+        records, matrix = load_legacy_beams(beams), load_embeddings(embeddings)
+        config = SFTConfig(epochs=epochs, lr=lr, batch_size=batch_size, pool_size=pool_size, seed=seed)
+        samples = sft_samples(records, matrix, pool_size, seed)
+    except (DataError, KeyError, ValueError) as exc:
+        _fail(str(exc).strip('"'))
+    progress, advance = _progress(epochs * -(-len(samples) // batch_size), "SFT")
+    with progress:
+        model = train_sft(samples, matrix, config, log=lambda m: console.print(m, highlight=False), progress=advance)
+    save_sft(model, output, config)
+    console.print(f"wrote {output}", highlight=False)
+
+
+@app.command("generate-rl-data")
+def generate_rl_data_command(
+    data_dir: Annotated[Path, typer.Option(help="Folder with world.json and embeddings.pt (the simulated backend).")],
+    output: Annotated[Path, typer.Option(help="RL JSON to write (resumes from <output>.partial.jsonl).")],
+    sft_ckpt: Annotated[Optional[Path], typer.Option(help="SFT checkpoint proposing beams and samples (guarded load).")] = None,
+    queries: Annotated[str, typer.Option(help="Query ids: a range START:STOP.")] = "0:240",
+    pool_size: Annotated[int, typer.Option(min=2)] = 32,
+    shot_num: Annotated[int, typer.Option(min=1)] = 2,
+    num_beams: Annotated[int, typer.Option(min=1)] = 5,
+    num_random: Annotated[int, typer.Option(min=0)] = 1,
+    shard: Annotated[Optional[str], typer.Option(help="I/N: only every N-th query starting at I (merge with merge-rl-data).")] = None,
+    max_missing_fraction: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Propose candidate sequences per query (SFT beam search, temperature samples, random pointers from the
+    query's real pool), score each with the VLM backend, and write the RL JSON incrementally."""
+    import torch
+
+    from leverplus.model import PointerSelector, SelectorConfig, load_sft_weights
+    from leverplus.pipeline import selector_scorer
+    from leverplus.rl_data import generate_to_file, shard_of
+
+    world = _world_from(data_dir)
+    start, _, stop = queries.partition(":")
+    if not (start.isdigit() and stop.isdigit()) or int(stop) > len(world.items):
+        _fail(f"--queries {queries!r}: expected START:STOP within the {len(world.items)} items")
+    query_ids = list(range(int(start), int(stop)))
+    scorer = None
+    if sft_ckpt is not None:
+        payload = torch.load(sft_ckpt, map_location="cpu", weights_only=False)
+        try:
+            model = PointerSelector(SelectorConfig.from_dict(payload["selector_config"]))
+            load_sft_weights(model, payload["model"], max_missing_fraction, log=lambda m: console.print(m, highlight=False))
+        except (KeyError, RuntimeError, ValueError) as exc:
+            _fail(f"{sft_ckpt}: {exc}")
+        scorer = selector_scorer(model, world.embeddings)
+    parts = _shard(shard)
+    if parts and output.name == "rl_data.json":
+        output = output.with_name(f"rl_data.shard{parts[0]}of{parts[1]}.json")
+    progress, advance = _progress(len(shard_of(query_ids, parts)), "scoring")
+    try:
+        with progress:
+            generate_to_file(world, query_ids, output, pool_size, shot_num, seed, scorer, parts,
+                             log=lambda m: console.print(m, highlight=False), progress=advance,
+                             num_beams=num_beams, num_random=num_random)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {output}", highlight=False)
+
+
+@app.command("merge-rl-data")
+def merge_rl_data_command(
+    shards: Annotated[list[Path], typer.Argument(help="Shard files of one generation.")],
+    output: Annotated[Path, typer.Option(help="The merged RL JSON.")],
+) -> None:
+    """Merge the shards of one `generate-rl-data --shard I/N` run into one RL JSON."""
+    from leverplus.data import DataError, load_rl_data, write_json_atomic
+    from leverplus.rl_data import merge_rl_data
+
+    try:
+        merged = merge_rl_data([load_rl_data(path) for path in shards])
+    except (DataError, ValueError) as exc:
+        _fail(str(exc))
+    write_json_atomic(output, merged.to_json())
+    console.print(f"merged {len(shards)} shards, {len(merged.queries)} queries -> {output}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    data_dir: Annotated[Path, typer.Option(help="Folder with world.json (the simulated backend).")],
+    v3_ckpt: Annotated[Optional[Path], typer.Option(help="Trained checkpoint (rce_epoch{n}.pt / grpo_epoch{n}.pt).")] = None,
+    sft_ckpt: Annotated[Optional[Path], typer.Option(help="SFT checkpoint.")] = None,
+    queries: Annotated[str, typer.Option(help="Held-out query ids START:STOP.")] = "800:1300",
+    shots: Annotated[str, typer.Option(help="Comma-separated shot counts.")] = "1,2,3,4",
+    pool_size: Annotated[int, typer.Option(min=2)] = 32,
+    bootstrap: Annotated[int, typer.Option(min=100)] = 1000,
+    output: Annotated[Path, typer.Option(help="Result JSON; the plot goes beside it as .png.")] = Path("runs/evaluation.json"),
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """VQA accuracy per selector and shot count with bootstrap confidence intervals, a JSON and a PNG plot."""
+    import torch
+
+    from leverplus.data import write_json_atomic
+    from leverplus.evaluate import evaluate as run_evaluation
+    from leverplus.evaluate import model_selector, plot, random_selector, similarity_selector
+    from leverplus.model import model_from_checkpoint
+
+    world = _world_from(data_dir)
+    start, _, stop = queries.partition(":")
+    query_ids = list(range(int(start), min(int(stop), len(world.items))))
+    shot_list = tuple(int(s) for s in shots.split(","))
+    selectors = {"random": random_selector(seed), "similarity": similarity_selector(world.embeddings)}
+    for name, path in (("sft", sft_ckpt), ("v3", v3_ckpt)):
+        if path is not None:
+            selectors[name] = model_selector(model_from_checkpoint(torch.load(path, map_location="cpu", weights_only=False)),
+                                             world.embeddings)
+    progress, advance = _progress(len(selectors) * len(shot_list), "evaluating")
+    with progress:
+        result = run_evaluation(world, query_ids, selectors, shot_list, pool_size, seed, bootstrap, progress=advance)
+    write_json_atomic(output, result)
+    plot(result, output.with_suffix(".png"))
+    _accuracy_table(result)
+    console.print(f"wrote {output} and {output.with_suffix('.png')}", highlight=False)
+
+
+def _accuracy_table(result: dict) -> None:
+    table = Table(title=f"VQA accuracy (%) on {result['queries']} held-out queries, 95% bootstrap CI", title_justify="left")
+    shots = sorted(int(s) for s in next(iter(result["accuracy"].values())))
+    table.add_column("selector")
+    for shot in shots:
+        table.add_column(f"shot {shot}", justify="right")
+    for name, by_shot in result["accuracy"].items():
+        table.add_row(name, *(f"{by_shot[str(s)]['mean'] * 100:.1f} [{by_shot[str(s)]['ci95'][0] * 100:.1f}, "
+                              f"{by_shot[str(s)]['ci95'][1] * 100:.1f}]" for s in shots))
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    output_dir: Annotated[Path, typer.Option(help="Where every stage writes its files.")] = Path("runs/demo"),
+    num_items: Annotated[int, typer.Option(min=100)] = 1500,
+    train_queries: Annotated[int, typer.Option(min=10)] = 800,
+    eval_queries: Annotated[int, typer.Option(min=10)] = 500,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """The whole chain on the simulated world: embeddings -> SFT -> RL data -> RCE -> evaluation table."""
+    from leverplus.pipeline import DemoConfig, run_demo
+
+    if train_queries + eval_queries > num_items:
+        _fail("need train_queries + eval_queries <= num_items")
+    config = DemoConfig(num_items=num_items, train_queries=train_queries, eval_queries=eval_queries, seed=seed)
+    progress, advance = _progress(train_queries, "RL data")
+    with progress:
+        result = run_demo(config, output_dir, log=lambda m: console.print(m, highlight=False), progress=advance)
+    _accuracy_table(result)
+    console.print(f"files in {output_dir}: evaluation.json, evaluation.png, sft.pt, rl_data.json, run/", highlight=False)
 
 
 @app.command()

@@ -189,8 +189,8 @@ def load_sft_weights(model: PointerSelector, state_dict: dict, max_missing_fract
     """Load SFT weights, report every mismatch, and raise when parameters are left unloaded.
 
     `max_missing_fraction` is the fraction of the model's tensors the user accepts to leave at their
-    initialisation (default 0: every tensor must load). Unexpected keys are reported, and raise too
-    when nothing at all matched (a checkpoint of another model).
+    initialisation (default 0: every tensor must load), and likewise the fraction of the checkpoint's
+    tensors that may go unused (extra layers would otherwise be dropped silently).
     """
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     total = len(model.state_dict())
@@ -204,8 +204,10 @@ def load_sft_weights(model: PointerSelector, state_dict: dict, max_missing_fract
             f"SFT checkpoint leaves {len(missing)} of {total} tensors unloaded ({missing_fraction:.0%}), more than the "
             f"allowed {max_missing_fraction:.0%}; missing: {', '.join(missing[:10])}"
             + (f"; unexpected: {', '.join(unexpected[:10])}" if unexpected else ""))
-    if unexpected and len(unexpected) == len(state_dict):
-        raise RuntimeError(f"no key of the SFT checkpoint belongs to this model (e.g. {unexpected[0]})")
+    unexpected_fraction = len(unexpected) / max(len(state_dict), 1)
+    if unexpected_fraction > max_missing_fraction:
+        raise RuntimeError(f"{len(unexpected)} of the SFT checkpoint's {len(state_dict)} tensors do not belong to this "
+                           f"model (unexpected: {', '.join(unexpected[:10])})")
     if not missing and not unexpected:
         log(f"[sft] all {total} tensors loaded")
     return list(missing), list(unexpected)

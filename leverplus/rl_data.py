@@ -8,23 +8,28 @@ with the VQA metric, recording `vqa_eval_mode` ("file" or "fallback") on every c
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
+from pathlib import Path
 
 import torch
 
-from leverplus.data import PointerCandidate, QueryRecord, RLData
+from leverplus.data import PointerCandidate, QueryRecord, RLData, write_json_atomic
 from leverplus.metrics import vqa_score
 from leverplus.world import World
 
 
-def candidate_pool(embeddings: torch.Tensor, query_id: int, size: int, rng: random.Random,
+def candidate_pool(embeddings: torch.Tensor, query_id: int, size: int, seed: int = 0,
                    similar_fraction: float = 0.5) -> list[int]:
-    """`size` items: the most similar half and a random rest, never the query itself."""
+    """The one pool definition shared by SFT, RL generation, training and evaluation: the most similar
+    `similar_fraction` of `size` items and a seeded random rest, never the query itself."""
+    rng = random.Random(f"pool:{seed}:{query_id}")
     similarity = embeddings @ embeddings[query_id]
     similarity[query_id] = float("-inf")
     similar = similarity.topk(int(size * similar_fraction)).indices.tolist()
-    rest = [i for i in range(embeddings.shape[0]) if i != query_id and i not in set(similar)]
+    taken = set(similar) | {query_id}
+    rest = [i for i in range(embeddings.shape[0]) if i not in taken]
     return similar + rng.sample(rest, size - len(similar))
 
 
@@ -100,25 +105,123 @@ def eval_mode_counts(data: RLData) -> Counter:
     return Counter(c.vqa_eval_mode for q in data.queries.values() for c in q.pointer_candidates)
 
 
-def generate_rl_data(world: World, query_ids: list[int], pool_size: int = 32, shot_num: int = 2, seed: int = 0,
-                     scorer=None, log=print, **proposal_options) -> RLData:
-    """RL data for `query_ids`; `scorer(query_id, pool) -> scores [K]` proposes (default: cosine / 0.1)."""
+def query_record(world: World, query_id: int, pool_size: int, shot_num: int, seed: int, scorer=None,
+                 **proposal_options) -> QueryRecord:
+    """One query's RL record: its pool, proposed sequences (scorer: selector scores over the pool; by
+    default cosine / 0.1), each answered and scored."""
     embeddings = world.embeddings
-    queries = {}
-    for query_id in query_ids:
-        rng = random.Random(f"{seed}:{query_id}")
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + query_id)
-        pool = candidate_pool(embeddings, query_id, pool_size, rng)
-        scores = scorer(query_id, pool) if scorer else (embeddings[pool] @ embeddings[query_id]) / 0.1
-        proposals = propose(scores, shot_num, rng, generator, **proposal_options)
-        queries[query_id] = QueryRecord(candidate_pool=pool,
-                                        pointer_candidates=score_candidates(world, query_id, pool, proposals))
-    data = RLData(meta={"generator": "leverplus.rl_data", "backend": "simulated", "world": world.config.__dict__,
-                        "pool_size": pool_size, "shot_num": shot_num, "seed": seed, **proposal_options},
-                  queries=queries)
+    rng = random.Random(f"{seed}:{query_id}")
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + query_id)
+    pool = candidate_pool(embeddings, query_id, pool_size, seed)
+    scores = scorer(query_id, pool) if scorer else (embeddings[pool] @ embeddings[query_id]) / 0.1
+    proposals = propose(scores, shot_num, rng, generator, **proposal_options)
+    return QueryRecord(candidate_pool=pool, pointer_candidates=score_candidates(world, query_id, pool, proposals))
+
+
+def report_eval_modes(data: RLData, log=print) -> None:
     counts = eval_mode_counts(data)
     total = sum(counts.values())
-    log(f"scored {total} candidates of {len(queries)} queries")
+    log(f"scored {total} candidates of {len(data.queries)} queries")
     log(f"  official VQA metric (file): {counts['file']} ({counts['file'] / max(total, 1):.1%})")
     log(f"  fallback string match:      {counts['fallback']} ({counts['fallback'] / max(total, 1):.1%})")
+
+
+def generation_meta(world: World, pool_size: int, shot_num: int, seed: int, **extra) -> dict:
+    return {"generator": "leverplus.rl_data", "backend": "simulated", "world": world.config.__dict__,
+            "pool_size": pool_size, "shot_num": shot_num, "seed": seed, **extra}
+
+
+def generate_rl_data(world: World, query_ids: list[int], pool_size: int = 32, shot_num: int = 2, seed: int = 0,
+                     scorer=None, log=print, **proposal_options) -> RLData:
+    """RL data for `query_ids`, in memory."""
+    queries = {q: query_record(world, q, pool_size, shot_num, seed, scorer, **proposal_options) for q in query_ids}
+    data = RLData(meta=generation_meta(world, pool_size, shot_num, seed, **proposal_options), queries=queries)
+    report_eval_modes(data, log)
     return data
+
+
+def shard_of(query_ids: list[int], shard: tuple[int, int] | None) -> list[int]:
+    if shard is None:
+        return list(query_ids)
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index}/{count}: need 0 <= I < N")
+    return [q for position, q in enumerate(sorted(query_ids)) if position % count == index]
+
+
+def generate_to_file(world: World, query_ids: list[int], output: Path, pool_size: int = 32, shot_num: int = 2,
+                     seed: int = 0, scorer=None, shard: tuple[int, int] | None = None, log=print, progress=None,
+                     **proposal_options) -> RLData:
+    """Generate incrementally: each finished query is appended to `<output>.partial.jsonl`, so an
+    interrupted run resumes where it stopped; the RL JSON is written atomically at the end."""
+    output = Path(output)
+    partial = output.with_name(output.name + ".partial.jsonl")
+    meta = generation_meta(world, pool_size, shot_num, seed, **proposal_options,
+                           **({"shard": list(shard)} if shard else {}))
+    done: dict[int, QueryRecord] = {}
+    if partial.exists():
+        for line in partial.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                break  # the line being written when the run died
+            if entry.get("meta") is not None:
+                if entry["meta"] != json.loads(json.dumps(meta)):
+                    raise ValueError(f"{partial}: written with other settings; delete it to start over")
+                continue
+            done[entry["query_id"]] = QueryRecord.model_validate(entry["record"])
+        if done:
+            log(f"resuming: {len(done)} queries already in {partial}")
+    todo = [q for q in shard_of(query_ids, shard) if q not in done]
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "a", encoding="utf-8") as stream:
+        if not done:
+            stream.write(json.dumps({"meta": meta}) + "\n")
+        for query_id in todo:
+            record = query_record(world, query_id, pool_size, shot_num, seed, scorer, **proposal_options)
+            stream.write(json.dumps({"query_id": query_id, "record": record.model_dump(exclude_none=True)}) + "\n")
+            stream.flush()
+            done[query_id] = record
+            if progress:
+                progress()
+    data = RLData(meta=meta, queries=dict(sorted(done.items())))
+    write_json_atomic(output, data.to_json())
+    partial.unlink()
+    report_eval_modes(data, log)
+    return data
+
+
+def merge_rl_data(parts: list[RLData]) -> RLData:
+    """Shards of one generation -> one RL JSON, identical to an unsharded run."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    meta = {k: v for k, v in parts[0].meta.items() if k != "shard"}
+    queries: dict[int, QueryRecord] = {}
+    for part in parts:
+        other = {k: v for k, v in part.meta.items() if k != "shard"}
+        if other != meta:
+            raise ValueError("shards were generated with different settings")
+        overlap = set(queries) & set(part.queries)
+        if overlap:
+            raise ValueError(f"query {min(overlap)} is in two shards")
+        queries.update(part.queries)
+    return RLData(meta=meta, queries=dict(sorted(queries.items())))
+
+
+def legacy_beams(world: World, query_ids: list[int], pool_size: int = 32, shot_num: int = 2, seed: int = 0,
+                 beam_size: int = 5) -> dict:
+    """Legacy beam JSON (`id_list` / `score_list`) from a beam search over a proxy of the world's success
+    probability that does not see decoys — the simulated stand-in for InfoScore, which the research code
+    measured with another model: `id_list[b] = [icd_S, ..., icd_1, query]`, so `id_list[b][:-1]` is the
+    prompt order."""
+    document = {}
+    for query_id in query_ids:
+        pool = candidate_pool(world.embeddings, query_id, pool_size, seed)
+        beams: list[tuple[list[int], float]] = [([], 0.0)]
+        for _ in range(shot_num):
+            expanded = [(seq + [item], world.success_probability(query_id, seq + [item], decoys_matter=False))
+                        for seq, _ in beams for item in pool if item not in seq]
+            beams = sorted(expanded, key=lambda beam: (-beam[1], beam[0]))[:beam_size]
+        document[str(query_id)] = {"id_list": [seq + [query_id] for seq, _ in beams],
+                                   "score_list": [round(score, 6) for _, score in beams]}
+    return document

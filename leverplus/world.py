@@ -91,14 +91,16 @@ class World:
         return world
 
     # -- the simulated VLM ---------------------------------------------------------------------
-    def success_probability(self, query_id: int, demo_ids: list[int]) -> float:
+    def success_probability(self, query_id: int, demo_ids: list[int], decoys_matter: bool = True) -> float:
+        """P(correct answer). `decoys_matter=False` is the proxy the SFT beams were scored with (like
+        InfoScore from another model): it sees answer types and topics but not the decoys."""
         config, query = self.config, self.items[query_id]
         logit = config.base_logit
         for demo_id in demo_ids:
             demo = self.items[demo_id]
             logit += (config.type_match_weight * (demo.answer_type == query.answer_type)
                       + config.topic_match_weight * (demo.topic == query.topic)
-                      + config.decoy_weight * demo.decoy) / max(len(demo_ids), 1) * 1.5
+                      + config.decoy_weight * demo.decoy * decoys_matter) / max(len(demo_ids), 1) * 1.5
         return 1.0 / (1.0 + math.exp(-logit))
 
     def answer(self, query_id: int, demo_ids: list[int]) -> str:
