@@ -223,7 +223,7 @@ def _accuracy_table(result: dict) -> None:
     for name, by_shot in result["accuracy"].items():
         table.add_row(name, *(f"{by_shot[str(s)]['mean'] * 100:.1f} [{by_shot[str(s)]['ci95'][0] * 100:.1f}, "
                               f"{by_shot[str(s)]['ci95'][1] * 100:.1f}]" for s in shots))
-    Console().print(table)
+    Console(width=max(Console().width, 110)).print(table)
 
 
 @app.command()

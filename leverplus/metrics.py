@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 EvalMode = Literal["file", "fallback"]
@@ -59,8 +60,11 @@ _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
 
 def _process_punctuation(text: str) -> str:
     out = text
+    digit_comma_digit = _COMMA_STRIP.search(text) is not None
     for mark in PUNCTUATION:
-        if (mark + " " in text or " " + mark in text) or re.search(_COMMA_STRIP, text) is not None:
+        if mark not in out:
+            continue
+        if (mark + " " in text or " " + mark in text) or digit_comma_digit:
             out = out.replace(mark, "")
         else:
             out = out.replace(mark, " ")
@@ -77,6 +81,7 @@ def _process_digits_articles(text: str) -> str:
     return " ".join(CONTRACTIONS.get(word, word) for word in words)
 
 
+@lru_cache(maxsize=65536)
 def normalize_answer(text: str) -> str:
     """Punctuation, number words, articles, contractions: what the official metric compares."""
     text = text.replace("\n", " ").replace("\t", " ").strip()
