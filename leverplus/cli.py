@@ -111,8 +111,12 @@ def sft(
 
 @app.command("generate-rl-data")
 def generate_rl_data_command(
-    data_dir: Annotated[Path, typer.Option(help="Folder with world.json and embeddings.pt (the simulated backend).")],
     output: Annotated[Path, typer.Option(help="RL JSON to write (resumes from <output>.partial.jsonl).")],
+    data_dir: Annotated[Optional[Path], typer.Option(help="Simulated backend: folder with world.json.")] = None,
+    backend: Annotated[str, typer.Option(help="simulated | hf")] = "simulated",
+    model: Annotated[Optional[str], typer.Option(help="hf: a local model directory or hub id (Qwen2.5-VL style).")] = None,
+    items: Annotated[Optional[Path], typer.Option(help="hf: VQA items JSON [{id, image, question, answer, annotations}].")] = None,
+    embeddings: Annotated[Optional[Path], typer.Option(help="hf: item embeddings (rows = item ids), for the pools.")] = None,
     sft_ckpt: Annotated[Optional[Path], typer.Option(help="SFT checkpoint proposing beams and samples (guarded load).")] = None,
     queries: Annotated[str, typer.Option(help="Query ids: a range START:STOP.")] = "0:240",
     pool_size: Annotated[int, typer.Option(min=2)] = 32,
@@ -131,20 +135,38 @@ def generate_rl_data_command(
     from leverplus.pipeline import selector_scorer
     from leverplus.rl_data import generate_to_file, shard_of
 
-    world = _world_from(data_dir)
+    from leverplus.backends import HFBackend
+    from leverplus.data import DataError, load_embeddings, load_vqa_items
+
+    vlm, matrix = None, None
+    if backend == "simulated":
+        if data_dir is None:
+            _fail("the simulated backend needs --data-dir (world.json)")
+        world = _world_from(data_dir)
+    elif backend == "hf":
+        if model is None or items is None or embeddings is None:
+            _fail("--backend hf needs --model, --items and --embeddings")
+        try:
+            world, matrix = load_vqa_items(items), load_embeddings(embeddings)
+        except DataError as exc:
+            _fail(str(exc))
+        vlm = HFBackend(model)
+    else:
+        _fail(f"unknown --backend {backend!r} (simulated | hf)")
     start, _, stop = queries.partition(":")
     if not (start.isdigit() and stop.isdigit()) or int(stop) > len(world.items):
         _fail(f"--queries {queries!r}: expected START:STOP within the {len(world.items)} items")
     query_ids = list(range(int(start), int(stop)))
+    matrix = world.embeddings if matrix is None else matrix
     scorer = None
     if sft_ckpt is not None:
         payload = torch.load(sft_ckpt, map_location="cpu", weights_only=False)
         try:
-            model = PointerSelector(SelectorConfig.from_dict(payload["selector_config"]))
-            load_sft_weights(model, payload["model"], max_missing_fraction, log=lambda m: console.print(m, highlight=False))
+            selector = PointerSelector(SelectorConfig.from_dict(payload["selector_config"]))
+            load_sft_weights(selector, payload["model"], max_missing_fraction, log=lambda m: console.print(m, highlight=False))
         except (KeyError, RuntimeError, ValueError) as exc:
             _fail(f"{sft_ckpt}: {exc}")
-        scorer = selector_scorer(model, world.embeddings)
+        scorer = selector_scorer(selector, matrix)
     parts = _shard(shard)
     if parts and output.name == "rl_data.json":
         output = output.with_name(f"rl_data.shard{parts[0]}of{parts[1]}.json")
@@ -152,8 +174,8 @@ def generate_rl_data_command(
     try:
         with progress:
             generate_to_file(world, query_ids, output, pool_size, shot_num, seed, scorer, parts,
-                             log=lambda m: console.print(m, highlight=False), progress=advance,
-                             num_beams=num_beams, num_random=num_random)
+                             log=lambda m: console.print(m, highlight=False), progress=advance, backend=vlm,
+                             embeddings=matrix, num_beams=num_beams, num_random=num_random)
     except ValueError as exc:
         _fail(str(exc))
     console.print(f"wrote {output}", highlight=False)

@@ -150,6 +150,46 @@ def write_json_atomic(path: str | Path, document: Any) -> None:
         raise
 
 
+class VQAItem(_Strict):
+    """One question of a VQA data set (for the `hf` backend): its image file, question, annotator answers
+    (ten, when the official metric applies) and a reference answer (the fallback's, and the demonstrations')."""
+
+    id: int
+    image: str
+    question: str
+    answer: str
+    annotations: list[str] | None = None
+
+
+class VQADataset:
+    """Items by id, with the interface the RL generator and the evaluation use (like the simulated world)."""
+
+    def __init__(self, items: list[VQAItem], root: Path) -> None:
+        self.items = {item.id: item for item in items}
+        self.root = root
+
+    def example(self, item_id: int, with_answer: bool = True):
+        from leverplus.backends import Example
+
+        item = self.items[item_id]
+        return Example(item_id=item_id, image=str(self.root / item.image), question=item.question,
+                       answer=item.answer if with_answer else None)
+
+
+def load_vqa_items(path: str | Path) -> VQADataset:
+    path = Path(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    items = []
+    for index, entry in enumerate(document):
+        try:
+            items.append(VQAItem.model_validate(entry))
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            raise DataError(f"{path}: item [{index}] (id {entry.get('id') if isinstance(entry, dict) else '?'}): "
+                            f"{_describe(error['loc'])}: {error['msg']}") from None
+    return VQADataset(items, path.parent)
+
+
 class LegacyBeamRecord(_Strict):
     """One query of the legacy InfoScore beam JSON: `id_list[b] = [icd_S, ..., icd_1, query]`."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from leverplus.backends import SimulatedBackend, VLMBackend, VQARequest
 from leverplus.data import PointerCandidate, QueryRecord, RLData, write_json_atomic
 from leverplus.metrics import vqa_score
 from leverplus.world import World
@@ -86,12 +87,17 @@ def propose(scores: torch.Tensor, shot_num: int, rng: random.Random, generator: 
     return unique
 
 
-def score_candidates(world: World, query_id: int, pool: list[int], proposals: list[dict]) -> list[PointerCandidate]:
+def score_candidates(world, query_id: int, pool: list[int], proposals: list[dict],
+                     backend: VLMBackend | None = None) -> list[PointerCandidate]:
+    """Answer every proposal with the backend (one batch per query) and score it with the VQA metric.
+    `world` is the simulated world or a `VQADataset` (items with annotations; `example(id)`)."""
+    backend = backend or SimulatedBackend(world)
     query = world.items[query_id]
+    pointers = [[pool[p] for p in proposal["positions"]] for proposal in proposals]
+    requests = [VQARequest(world.example(query_id, with_answer=False), tuple(world.example(i) for i in pointer))
+                for pointer in pointers]
     scored = []
-    for proposal in proposals:
-        pointer = [pool[p] for p in proposal["positions"]]
-        prediction = world.answer(query_id, pointer)
+    for proposal, pointer, prediction in zip(proposals, pointers, backend.answer(requests)):
         score = vqa_score(prediction, list(query.annotations) if query.annotations else None, [query.answer])
         scored.append(PointerCandidate(
             pointer=pointer, gen_method=proposal["gen_method"], beam_rank=proposal.get("beam_rank"),
@@ -106,16 +112,18 @@ def eval_mode_counts(data: RLData) -> Counter:
 
 
 def query_record(world: World, query_id: int, pool_size: int, shot_num: int, seed: int, scorer=None,
+                 backend: VLMBackend | None = None, embeddings: torch.Tensor | None = None,
                  **proposal_options) -> QueryRecord:
     """One query's RL record: its pool, proposed sequences (scorer: selector scores over the pool; by
     default cosine / 0.1), each answered and scored."""
-    embeddings = world.embeddings
+    embeddings = world.embeddings if embeddings is None else embeddings
     rng = random.Random(f"{seed}:{query_id}")
     generator = torch.Generator().manual_seed(seed * 1_000_003 + query_id)
     pool = candidate_pool(embeddings, query_id, pool_size, seed)
     scores = scorer(query_id, pool) if scorer else (embeddings[pool] @ embeddings[query_id]) / 0.1
     proposals = propose(scores, shot_num, rng, generator, **proposal_options)
-    return QueryRecord(candidate_pool=pool, pointer_candidates=score_candidates(world, query_id, pool, proposals))
+    return QueryRecord(candidate_pool=pool,
+                       pointer_candidates=score_candidates(world, query_id, pool, proposals, backend))
 
 
 def report_eval_modes(data: RLData, log=print) -> None:
@@ -126,9 +134,15 @@ def report_eval_modes(data: RLData, log=print) -> None:
     log(f"  fallback string match:      {counts['fallback']} ({counts['fallback'] / max(total, 1):.1%})")
 
 
-def generation_meta(world: World, pool_size: int, shot_num: int, seed: int, **extra) -> dict:
-    return {"generator": "leverplus.rl_data", "backend": "simulated", "world": world.config.__dict__,
-            "pool_size": pool_size, "shot_num": shot_num, "seed": seed, **extra}
+def generation_meta(world, pool_size: int, shot_num: int, seed: int, backend: VLMBackend | None = None,
+                    **extra) -> dict:
+    source = {"world": world.config.__dict__} if hasattr(world, "config") else {"items": len(world.items)}
+    name = "simulated" if backend is None or isinstance(backend, SimulatedBackend) else type(backend).__name__
+    if hasattr(backend, "model_path"):
+        source["model"] = backend.model_path
+    meta = {"generator": "leverplus.rl_data", "backend": name, **source, "pool_size": pool_size,
+            "shot_num": shot_num, "seed": seed, **extra}
+    return json.loads(json.dumps(meta))  # exactly what a reader of the file gets back (lists, not tuples)
 
 
 def generate_rl_data(world: World, query_ids: list[int], pool_size: int = 32, shot_num: int = 2, seed: int = 0,
@@ -149,14 +163,15 @@ def shard_of(query_ids: list[int], shard: tuple[int, int] | None) -> list[int]:
     return [q for position, q in enumerate(sorted(query_ids)) if position % count == index]
 
 
-def generate_to_file(world: World, query_ids: list[int], output: Path, pool_size: int = 32, shot_num: int = 2,
+def generate_to_file(world, query_ids: list[int], output: Path, pool_size: int = 32, shot_num: int = 2,
                      seed: int = 0, scorer=None, shard: tuple[int, int] | None = None, log=print, progress=None,
+                     backend: VLMBackend | None = None, embeddings: torch.Tensor | None = None,
                      **proposal_options) -> RLData:
     """Generate incrementally: each finished query is appended to `<output>.partial.jsonl`, so an
     interrupted run resumes where it stopped; the RL JSON is written atomically at the end."""
     output = Path(output)
     partial = output.with_name(output.name + ".partial.jsonl")
-    meta = generation_meta(world, pool_size, shot_num, seed, **proposal_options,
+    meta = generation_meta(world, pool_size, shot_num, seed, backend, **proposal_options,
                            **({"shard": list(shard)} if shard else {}))
     done: dict[int, QueryRecord] = {}
     if partial.exists():
@@ -166,7 +181,7 @@ def generate_to_file(world: World, query_ids: list[int], output: Path, pool_size
             except json.JSONDecodeError:
                 break  # the line being written when the run died
             if entry.get("meta") is not None:
-                if entry["meta"] != json.loads(json.dumps(meta)):
+                if entry["meta"] != meta:
                     raise ValueError(f"{partial}: written with other settings; delete it to start over")
                 continue
             done[entry["query_id"]] = QueryRecord.model_validate(entry["record"])
@@ -178,7 +193,8 @@ def generate_to_file(world: World, query_ids: list[int], output: Path, pool_size
         if not done:
             stream.write(json.dumps({"meta": meta}) + "\n")
         for query_id in todo:
-            record = query_record(world, query_id, pool_size, shot_num, seed, scorer, **proposal_options)
+            record = query_record(world, query_id, pool_size, shot_num, seed, scorer, backend, embeddings,
+                                  **proposal_options)
             stream.write(json.dumps({"query_id": query_id, "record": record.model_dump(exclude_none=True)}) + "\n")
             stream.flush()
             done[query_id] = record

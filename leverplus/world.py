@@ -90,6 +90,12 @@ class World:
         world.embeddings = torch.nn.functional.normalize(torch.stack(rows), dim=-1)
         return world
 
+    def example(self, item_id: int, with_answer: bool = True):
+        from leverplus.backends import Example
+
+        item = self.items[item_id]
+        return Example(item_id=item_id, image=None, question=item.question, answer=item.answer if with_answer else None)
+
     # -- the simulated VLM ---------------------------------------------------------------------
     def success_probability(self, query_id: int, demo_ids: list[int], decoys_matter: bool = True) -> float:
         """P(correct answer). `decoys_matter=False` is the proxy the SFT beams were scored with (like
