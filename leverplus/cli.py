@@ -81,6 +81,32 @@ def make_example_data(
                   f"--embeddings {output_dir / 'embeddings.pt'}", highlight=False, soft_wrap=True)
 
 
+@app.command("export-embeddings")
+def export_embeddings(
+    model: Annotated[str, typer.Option(help="A CLIP model directory (transformers format).")],
+    items: Annotated[Path, typer.Option(help="VQA items JSON [{id, image, question, answer, annotations}], ids 0..N-1.")],
+    output: Annotated[Path, typer.Option(help="The item-embedding matrix to write (.pt).")] = Path("embeddings.pt"),
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    device: Annotated[str, typer.Option()] = "cpu",
+) -> None:
+    """Embed every item with CLIP (normalised mean of image and question embeddings), row i = item i."""
+    from leverplus.data import DataError, load_vqa_items, save_embeddings
+    from leverplus.embeddings import clip_embeddings
+
+    try:
+        dataset = load_vqa_items(items)
+    except DataError as exc:
+        _fail(str(exc))
+    progress, advance = _progress(-(-len(dataset.items) // batch_size), "embedding")
+    try:
+        with progress:
+            matrix = clip_embeddings(model, dataset, batch_size, device, progress=advance)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    save_embeddings(output, matrix)
+    console.print(f"wrote {output}: {tuple(matrix.shape)}", highlight=False)
+
+
 @app.command()
 def sft(
     beams: Annotated[Path, typer.Option(help="Legacy beam JSON (id_list / score_list).")],
