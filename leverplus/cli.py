@@ -157,12 +157,11 @@ def generate_rl_data_command(
     query's real pool), score each with the VLM backend, and write the RL JSON incrementally."""
     import torch
 
+    from leverplus.backends import HFBackend
+    from leverplus.data import DataError, load_embeddings, load_vqa_items
     from leverplus.model import PointerSelector, SelectorConfig, load_sft_weights
     from leverplus.pipeline import selector_scorer
     from leverplus.rl_data import generate_to_file, shard_of
-
-    from leverplus.backends import HFBackend
-    from leverplus.data import DataError, load_embeddings, load_vqa_items
 
     vlm, matrix = None, None
     if backend == "simulated":

@@ -134,20 +134,25 @@ def load_rl_data(path: str | Path) -> RLData:
     return parse_rl_data(document, str(path))
 
 
-def write_json_atomic(path: str | Path, document: Any) -> None:
-    """Write to a temporary file in the same directory, then rename: readers never see half a file."""
+def atomic_write(path: str | Path, write, binary: bool = False) -> None:
+    """`write(stream)` into a temporary file in the same directory, fsync, then rename: readers (and a
+    resumed run) never see half a file, whatever kills the process."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, ensure_ascii=False)
+        with os.fdopen(handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as stream:
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, document: Any) -> None:
+    atomic_write(path, lambda stream: json.dump(document, stream, ensure_ascii=False))
 
 
 class VQAItem(_Strict):
@@ -243,8 +248,5 @@ def load_embeddings(path: str | Path):
 def save_embeddings(path: str | Path, embeddings) -> None:
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": "leverplus.embeddings/1", "embeddings": embeddings.float().cpu()}, temp)
-    os.replace(temp, path)
+    atomic_write(path, lambda stream: torch.save({"format": "leverplus.embeddings/1",
+                                                 "embeddings": embeddings.float().cpu()}, stream), binary=True)

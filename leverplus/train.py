@@ -11,7 +11,6 @@ import json
 import os
 import random
 import signal
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from leverplus import objectives
-from leverplus.data import RLData
+from leverplus.data import RLData, atomic_write
 from leverplus.dataset import RLBatch, RLBeamDatasetWithEmbedding, RLCollate
 from leverplus.model import CHECKPOINT_FORMAT, PointerSelector, SelectorConfig, load_sft_weights
 from leverplus.rewards import RewardWeights
@@ -341,14 +340,4 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
 
 
 def atomic_torch_save(payload, path: Path) -> None:
-    path = Path(path)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda stream: torch.save(payload, stream), binary=True)

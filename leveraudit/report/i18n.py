@@ -102,3 +102,15 @@ def pick(value: dict | None, lang: str) -> str:
 
 def percent(ratio: float) -> str:
     return f"{ratio * 100:.1f}%"
+
+
+def progress_line(summary, lang: str) -> str:
+    """`**Overall progress:** 5/8 items implemented (62.5%); 1 partial, 2 not implemented` (computed, never typed)."""
+    line = t(lang, "progress", passed=summary.pass_, total=summary.items, percent=percent(summary.progress))
+    if summary.partial or summary.fail:
+        line += t(lang, "progress_rest", partial=summary.partial, fail=summary.fail)
+    if summary.error:
+        line += t(lang, "progress_error", error=summary.error)
+    if summary.suppressed:
+        line += t(lang, "progress_suppressed", suppressed=summary.suppressed)
+    return line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leveraudit.report.i18n import ICON, percent, pick, t, where_suppressed
+from leveraudit.report.i18n import ICON, pick, progress_line, t, where_suppressed
 from leveraudit.report.model import PRIORITY_ORDER, ItemResult, Report
 
 MAX_EVIDENCE_PER_CHECK = 6
@@ -78,8 +78,7 @@ def render_summary(report: Report, lang: str) -> str:
         warn = " ⚠️" if item.advisories() else ""
         out.append(f"| {item.id} {pick(item.title, lang)} | {ICON[item.status]} {t(lang, 'status_' + item.status)}{warn} "
                    f"| {t(lang, item.priority)} |")
-    summary = report.summary
-    out += ["", t(lang, "progress", passed=summary.pass_, total=summary.items, percent=percent(summary.progress)), ""]
+    out += ["", progress_line(report.summary, lang), ""]
     gaps = [(item, check) for item in report.items for check in item.checks
             if check.level == "required" and check.status not in ("pass", "suppressed")]
     for item, check in gaps:
@@ -112,15 +111,7 @@ def render_markdown(report: Report, lang: str) -> str:
     for item in report.items:
         out.append(f"| {item.id} {pick(item.title, lang)} | {ICON[item.status]} {t(lang, 'status_' + item.status)} "
                    f"| {t(lang, item.priority)} |")
-    summary = report.summary
-    progress = t(lang, "progress", passed=summary.pass_, total=summary.items, percent=percent(summary.progress))
-    if summary.partial or summary.fail:
-        progress += t(lang, "progress_rest", partial=summary.partial, fail=summary.fail)
-    if summary.error:
-        progress += t(lang, "progress_error", error=summary.error)
-    if summary.suppressed:
-        progress += t(lang, "progress_suppressed", suppressed=summary.suppressed)
-    out += ["", progress, "", "---", "", f"## {t(lang, 'next')}", ""]
+    out += ["", progress_line(report.summary, lang), "", "---", "", f"## {t(lang, 'next')}", ""]
 
     pending = sorted((i for i in report.items if i.status not in ("pass", "suppressed")),
                      key=lambda i: (PRIORITY_ORDER[i.priority], report.items.index(i)))

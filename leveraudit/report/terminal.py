@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from leveraudit.report.i18n import ICON, percent, pick, t
+from leveraudit.report.i18n import ICON, pick, progress_line, t
 from leveraudit.report.model import Report
 
 _STYLE = {"pass": "green", "partial": "yellow", "fail": "red", "error": "magenta", "warn": "yellow", "suppressed": "blue"}
@@ -47,13 +47,4 @@ def render_terminal(report: Report, lang: str, console: Console | None = None, v
         key = "diag_syntax" if diagnostic.kind == "syntax-error" else "diag_skipped"
         console.print(Text("  ! " + t(lang, key, path=diagnostic.path, line=diagnostic.line, column=diagnostic.column,
                                       message=diagnostic.message).replace("`", ""), style="magenta"))
-    summary = report.summary
-    line = t(lang, "progress", passed=summary.pass_, total=summary.items,
-             percent=percent(summary.progress)).replace("**", "")
-    if summary.partial or summary.fail:
-        line += t(lang, "progress_rest", partial=summary.partial, fail=summary.fail)
-    if summary.error:
-        line += t(lang, "progress_error", error=summary.error)
-    if summary.suppressed:
-        line += t(lang, "progress_suppressed", suppressed=summary.suppressed)
-    console.print(Text(line, style="bold"))
+    console.print(Text(progress_line(report.summary, lang).replace("**", ""), style="bold"))

@@ -19,8 +19,13 @@ WORDS = ["Question:", "Short", "answer:", "What", "color", "is", "it?", "How", "
 def build_tiny_qwen(directory):
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2TokenizerFast, Qwen2VLImageProcessor)
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2TokenizerFast,
+        Qwen2VLImageProcessor,
+    )
 
     vocab = {token: index for index, token in enumerate(SPECIAL + WORDS)}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
