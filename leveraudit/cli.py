@@ -157,7 +157,7 @@ def explain(
     if target in CHECK_KINDS:
         module = sys.modules[type(KINDS[target]).__module__]
         console.print(f"[bold]{target}[/bold]\n")
-        console.print((module.__doc__ or "").strip(), markup=False)
+        console.print((module.__doc__ or "").strip(), markup=False, soft_wrap=True)
         console.print("\n[bold]parameters[/bold]")
         for name, field in CHECK_KINDS[target].model_fields.items():
             shown = field.alias or name

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(name="leverplus", help="The Lever-Plus v3 selector: example data and training.",
+app = typer.Typer(name="leverplus", help="The Lever-Plus v3 system: embeddings, SFT, RL data, RCE/GRPO training, evaluation.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console(stderr=True)
 
