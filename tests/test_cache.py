@@ -30,3 +30,13 @@ def test_an_edit_invalidates_only_that_file(tmp_path, v3_spec):
     report, stats = run_audit(v3_spec, root, cache_dir=cache, jobs=1)
     assert stats.parsed == 1
     assert {i.id: i.status for i in report.items}["3.3.1"] == "pass"
+
+
+def test_parallel_parsing_gives_the_same_report(tmp_path, v3_spec):
+    root = tmp_path / "tree"
+    for copy in range(6):  # enough lines for the worker pool to be used
+        shutil.copytree(FIXTURES / "research_before", root / f"copy{copy}")
+    serial, _ = run_audit(v3_spec, root, jobs=1)
+    parallel, stats = run_audit(v3_spec, root, jobs=2)
+    assert stats.parsed >= 12
+    assert parallel.model_dump() == serial.model_dump()
