@@ -37,12 +37,15 @@ def passed_value(option: CliOption, flag: str, value: str | None):
     return True, loaded
 
 
-class InvocationsValidKind(CheckKind):
-    kind = "invocations_valid"
+class SurfaceKind(CheckKind):
+    """Reads scripts, docs and configs through `ctx.surface`; no Python file is scanned for it."""
 
     def relevant(self, check, text):
         return False
 
+
+class InvocationsValidKind(SurfaceKind):
+    kind = "invocations_valid"
     def evaluate(self, check, facts, ctx: Context) -> Outcome:
         from leveraudit.extract.discover import GlobSet
 
@@ -83,12 +86,8 @@ class InvocationsValidKind(CheckKind):
                                f"检查了 {count} 处调用，所有参数均存在"))
 
 
-class ConfigMatchesCliKind(CheckKind):
+class ConfigMatchesCliKind(SurfaceKind):
     kind = "config_matches_cli"
-
-    def relevant(self, check, text):
-        return False
-
     def evaluate(self, check, facts, ctx: Context) -> Outcome:
         surface = ctx.surface
         evidence: list[Evidence] = []
@@ -149,12 +148,8 @@ def _same(a, b) -> bool:
     return a == b
 
 
-class DocsFlagsExistKind(CheckKind):
+class DocsFlagsExistKind(SurfaceKind):
     kind = "docs_flags_exist"
-
-    def relevant(self, check, text):
-        return False
-
     def evaluate(self, check, facts, ctx: Context) -> Outcome:
         surface = ctx.surface
         mentions = []
