@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -9,6 +10,18 @@ import tempfile
 from pathlib import Path
 
 from leveraudit import __version__
+
+
+@functools.lru_cache(maxsize=1)
+def analysis_version() -> str:
+    """The tool version plus a digest of leveraudit's own sources: cached facts are only reused by
+    the very code that computed them (a development checkout changes without a version bump)."""
+    digest = hashlib.sha256(__version__.encode())
+    package = Path(__file__).resolve().parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode())
+        digest.update(source.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
 def default_cache_dir() -> Path:
@@ -19,7 +32,7 @@ def default_cache_dir() -> Path:
 class FactCache:
     def __init__(self, directory: Path | None, spec_fingerprint: str) -> None:
         self.directory = directory
-        self.prefix = hashlib.sha256(f"{__version__}\0{spec_fingerprint}".encode()).hexdigest()[:16]
+        self.prefix = hashlib.sha256(f"{analysis_version()}\0{spec_fingerprint}".encode()).hexdigest()[:16]
         self.hits = 0
         self.misses = 0
 

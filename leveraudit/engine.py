@@ -10,8 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from leveraudit import __version__
-from leveraudit.cache import FactCache
+from leveraudit.cache import FactCache, analysis_version
 from leveraudit.checks import KINDS
 from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
 from leveraudit.extract.cli import CliOption, extract_cli
@@ -106,7 +105,7 @@ class PlanIndex:
         self.path = None
         self.entries: dict[str, dict] = {}
         if directory is not None:
-            key = hashlib.sha256(f"{__version__}\0{fingerprint}\0{root.resolve()}".encode()).hexdigest()[:24]
+            key = hashlib.sha256(f"{analysis_version()}\0{fingerprint}\0{root.resolve()}".encode()).hexdigest()[:24]
             self.path = directory / "index" / f"{key}.json"
             try:
                 self.entries = json.loads(self.path.read_text(encoding="utf-8"))

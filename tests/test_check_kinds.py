@@ -78,6 +78,30 @@ CASES = [
                                                                    "before": ["for $E in range(..., $S.n): ..."]},
      {"t.py": "class T:\n    def train(self):\n        def check():\n            if self.n <= 0:\n                return\n"
               "        for e in range(self.n):\n            pass\n"}, "fail"),
+    # guards read through control flow: else branches, negations, locals, helpers, `after`
+    ("guard as the else of the condition", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        if self.n <= 0:\n            print('rce only')\n        else:\n"
+              "            for e in range(self.n):\n                step()\n"}, "pass"),
+    ("guard by the negated condition", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        if self.n > 0:\n            for e in range(self.n):\n                step()\n"}, "pass"),
+    ("guard on a local holding the condition", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        rce_only = self.n <= 0\n        if rce_only:\n            return\n"
+              "        for e in range(self.n):\n            step()\n"}, "pass"),
+    ("guard in a one-line helper", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def _rce_only(self):\n        return self.n <= 0\n    def train(self):\n"
+              "        if self._rce_only():\n            return\n        for e in range(self.n):\n            step()\n"}, "pass"),
+    ("guard on a weaker condition does not guard", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        if self.n < 0:\n            return\n        for e in range(self.n):\n            step()\n"}, "fail"),
+    ("guard that always returns", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        if self.n <= 0 or True:\n            return\n        for e in range(self.n):\n            step()\n"}, "fail"),
+    ("guard after the warm-up", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."], "after": ["for $E in range($S.w): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        for e in range(self.w):\n            warm()\n        if self.n <= 0:\n            return\n"
+              "        for e in range(self.n):\n            step()\n"}, "pass"),
+    ("guard before the warm-up skips it too", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."], "after": ["for $E in range($S.w): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        if self.n <= 0:\n            return\n        for e in range(self.w):\n            warm()\n"
+              "        for e in range(self.n):\n            step()\n"}, "fail"),
+    ("guard defeated by a reassignment before the loop", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def train(self):\n        if self.n <= 0:\n            return\n        self.n = 3\n        for e in range(self.n):\n            step()\n"}, "fail"),
     # -- assigns_key -------------------------------------------------------------------------
     ("assigns_key subscript ifexp", {"kind": "assigns_key", "key": "mode", "values": ["file", "fallback"]},
      {"g.py": "def g(c, used):\n    c['mode'] = 'file' if used else 'fallback'\n"}, "pass"),
@@ -100,6 +124,24 @@ CASES = [
      {"d.py": "class DS:\n    def build(self, cands):\n        for c in cands:\n            if c['mode'] == 'fallback':\n                continue\n"}, "fail"),
     ("loop_filter that does not skip", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip"]},
      {"d.py": "class DS:\n    def build(self, cands):\n        for c in cands:\n            if self.skip:\n                log(c)\n"}, "fail"),
+    ("loop_filter through a local and a reversed comparison", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"], "before": ["$L.append(...)"]},
+     {"d.py": "class DS:\n    def build(self, cands, out):\n        for c in cands:\n            mode = c.get('mode')\n"
+              "            if self.skip and 'fallback' == mode:\n                continue\n            out.append(c)\n"}, "pass"),
+    ("loop_filter as the negated form", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"], "before": ["$L.append(...)"]},
+     {"d.py": "class DS:\n    def build(self, cands, out):\n        for c in cands:\n            if not (self.skip and c.mode == 'fallback'):\n"
+              "                out.append(c)\n"}, "pass"),
+    ("loop_filter in a one-line helper", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"], "before": ["$L.append(...)"]},
+     {"d.py": "def _is_fallback(c):\n    return c['mode'] == 'fallback'\nclass DS:\n    def build(self, cands, out):\n        for c in cands:\n"
+              "            if self.skip and _is_fallback(c):\n                continue\n            out.append(c)\n"}, "pass"),
+    ("loop_filter after the append", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"], "before": ["$L.append(...)"]},
+     {"d.py": "class DS:\n    def build(self, cands, out):\n        for c in cands:\n            out.append(c)\n"
+              "            if self.skip and c.mode == 'fallback':\n                continue\n"}, "fail"),
+    ("loop_filter in an inner loop", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"], "before": ["$L.append(...)"]},
+     {"d.py": "class DS:\n    def build(self, cands, out):\n        for c in cands:\n            for p in c.parts:\n"
+              "                if self.skip and c.mode == 'fallback':\n                    continue\n            out.append(c)\n"}, "fail"),
+    ("loop_filter that ignores the switch", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"], "before": ["$L.append(...)"]},
+     {"d.py": "class DS:\n    def build(self, cands, out):\n        for c in cands:\n            if self.skip or c.mode == 'fallback':\n"
+              "                continue\n            out.append(c)\n"}, "fail"),
     # -- call_kwarg ----------------------------------------------------------------------------
     ("call_kwarg both calls through an alias", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip", "value": "$A.skip", "min_count": 2},
      {"ds.py": "class RLDS:\n    pass\n",

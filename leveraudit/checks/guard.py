@@ -1,9 +1,16 @@
-"""`guard`: inside a function, an `if` on a condition exits before a later statement.
+"""`guard`: inside a function, when a condition holds, the protected work cannot run.
 
-The condition matches the whole test or one `or` disjunct (comparisons normalised: `x <= 0`,
-`0 >= x`, `x < 1`, `not x > 0` are one guard). The body must exit directly (`return`, `raise`,
-… as listed in `exits`). The guard must come before, and not inside, every statement matching
-`before` (the work it protects), in the same function.
+Decided on the function's control-flow graph, as a reader follows it: with `condition` assumed
+true at the function's start, no path may reach a statement matching `before` (the protected
+work, e.g. the GRPO loop), while every statement matching `after` (work that must still run, e.g.
+the RCE warm-up) stays reachable. Any shape that does this passes: an early `return` / `raise`,
+the work in the `else` of `if <condition>`, or under `if <not condition>` (`x > 0` is the
+negation of `x <= 0`), a condition held in a local (`rce_only = ...; if rce_only: return`) or in
+a one-line helper (`if self._rce_only(): return`). Under the condition the function must leave by
+one of `exits` (falling off the end is a `return`). Protected work reached through a call of a
+method or function of the same module counts as protected work. Guards in nested functions do
+not count; with `body_calls`, a call such as the notice `print` must run only when the condition
+holds.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import fnmatch
 
 import libcst as cst
 
+from leveraudit.analysis.cfg import RAISE, RETURN
+from leveraudit.analysis.conditions import Assumption, negation
 from leveraudit.checks.base import (
     FAIL,
     PASS,
@@ -24,39 +33,48 @@ from leveraudit.checks.base import (
     pattern_words,
     text_has_all,
 )
-from leveraudit.extract.pattern import compile_pattern, find_any, match, walk
-
-_EXIT_TYPES = {"return": cst.Return, "raise": cst.Raise, "continue": cst.Continue, "break": cst.Break}
+from leveraudit.extract.pattern import compile_pattern, find_any
 
 
-def disjuncts(test: cst.BaseExpression) -> list[cst.BaseExpression]:
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
-        return disjuncts(test.left) + disjuncts(test.right)
-    return [test]
+def own_nodes(module, function: cst.FunctionDef, types: tuple) -> list[cst.CSTNode]:
+    """Nodes of these types in the function's own body (not in nested functions)."""
+    return [n for n in module.walk(function.body) if isinstance(n, types) and module.enclosing_function(n) is function]
 
 
-def conjuncts(test: cst.BaseExpression) -> list[cst.BaseExpression]:
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
-        return conjuncts(test.left) + conjuncts(test.right)
-    return [test]
+def own_matches(module, function: cst.FunctionDef, patterns: list) -> list[cst.CSTNode]:
+    found = [n for n, _ in find_any(patterns, function.body, module) if module.enclosing_function(n) is function]
+    if found:
+        return found
+    # one level into helpers: `self._grpo_phase()` whose body holds the protected loop
+    helpers = []
+    for call in own_nodes(module, function, (cst.Call,)):
+        helper = _local_callee(module, function, call)
+        if helper is not None and next(find_any(patterns, helper.body, module), None) is not None:
+            helpers.append(call)
+    return helpers
 
 
-def direct_exits(body: cst.BaseSuite, exits: list[str]) -> bool:
-    wanted = tuple(_EXIT_TYPES[e] for e in exits)
-    statements = body.body
-    for statement in statements:
-        smalls = statement.body if isinstance(statement, cst.SimpleStatementLine) else [statement]
-        if any(isinstance(s, wanted) for s in smalls):
-            return True
-    return False
+def _local_callee(module, function, call: cst.Call) -> cst.FunctionDef | None:
+    func = call.func
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        owner = module.parent(module.parent(function))
+        if isinstance(owner, cst.ClassDef):
+            return next((s for s in owner.body.body if isinstance(s, cst.FunctionDef) and s.name.value == func.attr.value), None)
+    if isinstance(func, cst.Name):
+        return next((d for d in module.defs if isinstance(d, cst.FunctionDef) and module.qualname(d) == func.value), None)
+    return None
 
 
-def calls_in(module, node) -> list[str]:
-    names = []
-    for child in walk(node, module):
-        if isinstance(child, cst.Call):
-            names.append(module.resolve(child.func) or module.snippet(child.func, 60))
-    return names
+def called_names(module, node) -> list[str]:
+    return [module.resolve(c.func) or module.snippet(c.func, 60) for c in module.walk(node) if isinstance(c, cst.Call)]
+
+
+def _calls_match(names: list[str], globs: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(c, g) or fnmatch.fnmatchcase(c.rsplit(".", 1)[-1], g) for c in names for g in globs)
+
+
+def _lines(module, nodes) -> str:
+    return ", ".join(str(module.lines(n)[0]) for n in nodes)
 
 
 class GuardKind(CheckKind):
@@ -67,55 +85,72 @@ class GuardKind(CheckKind):
             text, pattern_words(check.condition))
 
     def scan(self, check, module):
-        condition = compile_pattern(check.condition)
-        targets = [compile_pattern(p) for p in check.before]
         facts = []
         for function in module.find_defs(check.inside, cst.FunctionDef):
-            qual = module.qualname(function)
-            guards = [node for node in walk(function.body, module) if isinstance(node, cst.If)
-                      and module.enclosing_function(node) is function
-                      and any(match(condition, d) is not None for d in disjuncts(node.test))]
-            protected = [node for node, _ in find_any(targets, function.body, module)
-                         if module.enclosing_function(node) is function]
-            if not guards:
-                facts.append(evidence_for(module, function.name, FAIL, L(
-                    f"`{qual}` has no `if {check.condition}` guard", f"`{qual}` 中没有 `if {check.condition}` 的保护逻辑")))
-                continue
-            for guard in guards:
-                facts.append(self._judge(check, module, qual, guard, protected))
+            facts.append(self._judge(check, module, function))
         return facts
 
-    def _judge(self, check, module, qual, guard, protected):
-        exits = direct_exits(guard.body, check.exits)
-        guard_line = module.lines(guard)[0]
-        inside_target = [t for t in protected if any(n is guard for n in walk(t, module))]
-        before = [t for t in protected if module.lines(t)[0] > guard_line and not any(t is i for i in inside_target)]
-        after = [t for t in protected if module.lines(t)[0] < guard_line]
-        problems_en, problems_zh = [], []
-        if not exits:
-            problems_en.append(f"its body does not {'/'.join(check.exits)}")
-            problems_zh.append(f"分支内没有 {'/'.join(check.exits)}")
+    def _judge(self, check, module, function):
+        qual = module.qualname(function)
+        condition = compile_pattern(check.condition)
+        model = module.function_model(function)
+        assumption = Assumption([condition], module.resolver())
+        sites = [n for n in own_nodes(module, function, (cst.If, cst.While)) if assumption.mentions(n.test)]
+        if not sites:
+            return evidence_for(module, function.name, FAIL, L(
+                f"`{qual}` has no `if {check.condition}` guard", f"`{qual}` 中没有 `if {check.condition}` 的保护逻辑"))
+        guard = sites[0]
+        reach = model.reach_under(assumption, kills=model.kills_for(pattern_words(check.condition)))
+        protected = own_matches(module, function, [compile_pattern(p) for p in check.before])
+        kept = own_matches(module, function, [compile_pattern(p) for p in check.after]) if check.after else []
+        opposite = negation(condition)
+        reach_otherwise = model.reach_under(Assumption([opposite], module.resolver())) if opposite is not None else None
+        still_run = [n for n in protected if model.node(n) in reach]
+        never_run = [n for n in protected if reach_otherwise is not None and model.node(n) not in reach_otherwise]
+        skipped = [n for n in kept if model.node(n) not in reach]
+        problems: list[tuple[str, str]] = []
         if not protected:
-            problems_en.append("the statement it should protect was not found")
-            problems_zh.append("找不到它应保护的语句")
-        elif inside_target or after or not before:
-            lines = ", ".join(str(module.lines(t)[0]) for t in (after or inside_target or protected))
-            problems_en.append(f"it comes after or inside the protected code (line {lines})")
-            problems_zh.append(f"它位于受保护代码之后或之内（第 {lines} 行）")
-        if check.body_calls:
-            called = calls_in(module, guard.body)
-            if not any(fnmatch.fnmatchcase(c, g) or fnmatch.fnmatchcase(c.rsplit(".", 1)[-1], g)
-                       for c in called for g in check.body_calls):
-                problems_en.append(f"its body calls none of {', '.join(check.body_calls)}")
-                problems_zh.append(f"分支内没有调用 {', '.join(check.body_calls)}")
+            problems.append(("the statement it should protect was not found", "找不到它应保护的语句"))
+        elif still_run:
+            lines = _lines(module, still_run)
+            problems.append((f"when `{check.condition}` holds, line {lines} still runs (the guard comes after or "
+                             f"inside the protected code, or does not exit)",
+                             f"`{check.condition}` 成立时第 {lines} 行仍会执行（保护位于受保护代码之后或之内，或没有退出）"))
+        elif never_run:
+            lines = _lines(module, never_run)
+            problems.append((f"line {lines} does not run even when `{check.condition}` does not hold",
+                             f"`{check.condition}` 不成立时第 {lines} 行也不会执行"))
+        if check.after and not kept:
+            problems.append((f"no statement matching `{check.after[0]}` (what must still run) was found",
+                             f"找不到应继续执行的语句 `{check.after[0]}`"))
+        elif skipped:
+            lines = _lines(module, skipped)
+            problems.append((f"it also skips line {lines}, which must still run", f"它同时跳过了第 {lines} 行（应继续执行）"))
+        leaves = {"return"} if RETURN in reach else set()
+        if RAISE in reach:
+            leaves.add("raise")
+        if protected and not still_run and not leaves & set(check.exits):
+            problems.append((f"when it holds, the function does not {'/'.join(check.exits)}",
+                             f"条件成立时函数没有 {'/'.join(check.exits)}"))
+        if check.body_calls and not self._notice(check, module, model, reach, reach_otherwise or set(), function):
+            problems.append((f"no call of {', '.join(check.body_calls)} runs only when it holds",
+                             f"没有只在条件成立时调用 {', '.join(check.body_calls)}"))
         code = module.snippet(guard.test, 80)
-        if problems_en:
-            return evidence_for(module, guard, FAIL, L(f"`{qual}`: guard `if {code}`: " + "; ".join(problems_en),
-                                                       f"`{qual}`：保护 `if {code}`：" + "；".join(problems_zh)))
-        target_line = module.lines(before[0])[0]
+        if problems:
+            return evidence_for(module, guard, FAIL, L(
+                f"`{qual}`: guard `if {code}`: " + "; ".join(p[0] for p in problems),
+                f"`{qual}`：保护 `if {code}`：" + "；".join(p[1] for p in problems)))
+        first = min(protected, key=lambda n: module.lines(n)[0])
         return evidence_for(module, guard, PASS, L(
-            f"`{qual}`: `if {code}` exits before line {target_line}",
-            f"`{qual}`：`if {code}` 在第 {target_line} 行之前直接返回"))
+            f"`{qual}`: `if {code}` exits before line {module.lines(first)[0]}",
+            f"`{qual}`：`if {code}` 在第 {module.lines(first)[0]} 行之前直接返回"))
+
+    def _notice(self, check, module, model, reach, reach_otherwise, function) -> bool:
+        for call in own_nodes(module, function, (cst.Call,)):
+            index = model.node(call)
+            if index in reach and index not in reach_otherwise and _calls_match(called_names(module, call), check.body_calls):
+                return True
+        return False
 
     def evaluate(self, check, facts, ctx):
         if not facts:

@@ -97,6 +97,7 @@ class ParsedModule:
         self.aliases: dict[str, str] = {}
         self._positions: Any = None
         self._qualnames: dict[int, str] = {}
+        self._models: dict[int, Any] = {}
         tree.visit(_Indexer(self))
         self.constants = self._module_constants()
 
@@ -144,6 +145,33 @@ class ParsedModule:
             if isinstance(ancestor, cst.FunctionDef):
                 return ancestor
         return None
+
+    def function_model(self, function: cst.FunctionDef | None):
+        """The CFG and data flow of a function (None: the module body), built on first use."""
+        key = id(function) if function is not None else 0
+        model = self._models.get(key)
+        if model is None:
+            from leveraudit.analysis.model import FunctionModel  # the analysis layer sits above this one
+
+            model = self._models[key] = FunctionModel(self, function)
+        return model
+
+    def is_live(self, node: cst.CSTNode) -> bool:
+        """False for code no path reaches (after a `return`, under `if False:`), in its function and
+        in every enclosing function up to the module."""
+        current = node
+        while True:
+            function = self.enclosing_function(current)
+            if not self.function_model(function).is_live(current):
+                return False
+            if function is None:
+                return True
+            current = function
+
+    def resolver(self):
+        from leveraudit.analysis.model import Resolver
+
+        return Resolver(self)
 
     def find_defs(self, globs: list[str], kind: type | tuple = (cst.FunctionDef, cst.ClassDef)) -> list[DefNode]:
         return [d for d in self.defs if isinstance(d, kind) and qualname_matches(self.qualname(d), globs)]

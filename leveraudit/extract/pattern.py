@@ -11,6 +11,8 @@ and parentheses, and treats these as one shape each:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import re
 from collections.abc import Iterator
@@ -54,7 +56,7 @@ def unwrap_statement(node: cst.CSTNode) -> cst.CSTNode:
 # -- normalisation --------------------------------------------------------------------------
 _FLIP = {cst.LessThan: cst.GreaterThan, cst.GreaterThan: cst.LessThan, cst.LessThanEqual: cst.GreaterThanEqual,
          cst.GreaterThanEqual: cst.LessThanEqual, cst.Equal: cst.Equal, cst.NotEqual: cst.NotEqual}
-_NEGATE = {cst.LessThan: cst.GreaterThanEqual, cst.GreaterThanEqual: cst.LessThan, cst.GreaterThan: cst.LessThanEqual,
+NEGATE = {cst.LessThan: cst.GreaterThanEqual, cst.GreaterThanEqual: cst.LessThan, cst.GreaterThan: cst.LessThanEqual,
            cst.LessThanEqual: cst.GreaterThan, cst.Equal: cst.NotEqual, cst.NotEqual: cst.Equal,
            cst.In: cst.NotIn, cst.NotIn: cst.In, cst.Is: cst.IsNot, cst.IsNot: cst.Is}
 
@@ -74,7 +76,7 @@ def canonical(node: cst.CSTNode) -> cst.CSTNode:
         inner = node.expression
         if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1:
             target = inner.comparisons[0]
-            negated = _NEGATE.get(type(target.operator))
+            negated = NEGATE.get(type(target.operator))
             if negated is not None:
                 return canonical(cst.Comparison(inner.left, [cst.ComparisonTarget(negated(), target.comparator)]))
         return node
@@ -84,6 +86,8 @@ def canonical(node: cst.CSTNode) -> cst.CSTNode:
     operator, right = type(target.operator), target.comparator
     if _is_number(left) and not _is_number(right) and operator in _FLIP:
         left, right, operator = right, left, _FLIP[operator]
+    elif operator in (cst.Equal, cst.NotEqual) and literal_value(left)[0] and not literal_value(right)[0]:
+        left, right = right, left  # `"fallback" == mode` is `mode == "fallback"`
     known, value = literal_value(right)
     if known and isinstance(value, int) and not isinstance(value, bool):
         if operator is cst.LessThan:
@@ -169,6 +173,21 @@ def code_of(node: cst.CSTNode) -> str:
 Bindings = dict[str, cst.CSTNode]
 
 
+# The resolver (analysis.model.Resolver) lets a pattern match *through* names: when `n` does not
+# have the pattern's shape but is a name (or a one-line helper call) whose reaching values do,
+# it matches. Checks that follow values turn it on with `resolving(...)`.
+_RESOLVER: contextvars.ContextVar = contextvars.ContextVar("leveraudit_resolver", default=None)
+
+
+@contextlib.contextmanager
+def resolving(resolver):
+    token = _RESOLVER.set(resolver)
+    try:
+        yield
+    finally:
+        _RESOLVER.reset(token)
+
+
 def match(pattern: cst.CSTNode, node: cst.CSTNode, bindings: Bindings | None = None) -> Bindings | None:
     """The bindings if `node` has the shape of `pattern`, else None."""
     bound: Bindings = dict(bindings or {})
@@ -176,6 +195,31 @@ def match(pattern: cst.CSTNode, node: cst.CSTNode, bindings: Bindings | None = N
 
 
 def _match(p: cst.CSTNode, n: cst.CSTNode, b: Bindings) -> bool:
+    resolver = _RESOLVER.get()
+    if resolver is None:
+        return _match_direct(p, n, b)
+    trial = dict(b)
+    if _match_direct(p, n, trial):
+        b.update(trial)
+        return True
+    if is_metavar(p) or not isinstance(n, (cst.Name, cst.Attribute, cst.Call)) or _DEPTH[0] >= 4:
+        return False
+    _DEPTH[0] += 1  # a value may mention the name again (`x = f(x)` in a loop): follow a few steps only
+    try:
+        for value in resolver.expand(n):
+            trial = dict(b)
+            if _match(p, value, trial):
+                b.update(trial)
+                return True
+    finally:
+        _DEPTH[0] -= 1
+    return False
+
+
+_DEPTH = [0]
+
+
+def _match_direct(p: cst.CSTNode, n: cst.CSTNode, b: Bindings) -> bool:
     name = is_metavar(p)
     if name is not None:
         if not isinstance(n, cst.BaseExpression):
@@ -198,6 +242,8 @@ def _match(p: cst.CSTNode, n: cst.CSTNode, b: Bindings) -> bool:
             return _same_literal(p_value, n_value)
         if not (isinstance(p, cst.Name) or isinstance(n, cst.Name)):
             return False
+    if isinstance(p, cst.Attribute) and is_metavar(p.value) and isinstance(n, cst.Name) and n.value == p.attr.value:
+        return True  # `$S.flag` also reads a bare `flag` (a parameter or local holding the same setting)
     p_key, n_key = key_access(p), key_access(n)
     if p_key is not None and n_key is not None and (type(p) is not type(n) or isinstance(p, cst.Call)):
         return p_key[1] == n_key[1] and _match(p_key[0], n_key[0], b)
@@ -312,9 +358,15 @@ def _candidate_types(pattern: cst.CSTNode) -> frozenset | None:
     return frozenset(types)
 
 
+_FOLLOWED = frozenset({cst.Name, cst.Attribute, cst.Call})
+
+
 def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None) -> Iterator[tuple[cst.CSTNode, Bindings]]:
-    """Every node under `root` (root included) with the pattern's shape, in source order."""
+    """Every node under `root` (root included) with the pattern's shape, in source order. With a
+    resolver active, names and calls are candidates too (their values may have the shape)."""
     allowed = _candidate_types(pattern)
+    if allowed is not None and _RESOLVER.get() is not None:
+        allowed = allowed | _FOLLOWED
     if module is not None and allowed is not None and root is module.tree:
         candidates = module.nodes_of(set(allowed))
     else:

@@ -149,13 +149,15 @@ class AttributeCheck(CheckBase):
 
 
 class GuardCheck(CheckBase):
-    """Inside a function, an `if` on a condition exits before a later statement."""
+    """Inside a function, when a condition holds, the protected work cannot run (and `after` work still does)."""
 
     kind: Literal["guard"]
     inside: Names = Field(description="qualified-name globs of the function holding the guard")
     condition: PatternText
     exits: list[Literal["return", "raise", "continue", "break"]] = ["return", "raise"]
-    before: Patterns = Field(description="statement patterns the guard must precede (alternatives)")
+    before: Patterns = Field(description="the protected work: statements that must not run when the condition holds")
+    after: Patterns | None = Field(default=None, description="statements that must still run when the condition holds "
+                                                           "(the guard comes after them)")
     body_calls: Names | None = Field(default=None, description="callee globs the guard body must call (e.g. print)")
 
 
@@ -174,12 +176,14 @@ class AssignsKeyCheck(EveryCheck):
 
 
 class LoopFilterCheck(CheckBase):
-    """Inside a loop, an `if` whose conjuncts match all `condition` patterns skips the item."""
+    """In a loop, an item for which every `condition` holds never reaches the statements that record it."""
 
     kind: Literal["loop_filter"]
     inside: Names
     iter: PatternText | None = Field(default=None, description="pattern the loop's iterable must match")
-    condition: Patterns = Field(description="patterns that must all be conjuncts of the filter")
+    condition: Patterns = Field(description="patterns that together identify the items to skip")
+    before: Patterns | None = Field(default=None, description="statements that record the item; a skipped item must "
+                                                            "not reach them (default: the end of the loop body)")
     exits: list[Literal["continue", "break", "return", "raise"]] = ["continue"]
 
 
