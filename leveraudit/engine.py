@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leveraudit.cache import FactCache, analysis_version
+from leveraudit.analysis.programs import compute_scope
 from leveraudit.checks import KINDS
+from leveraudit.checks.surface_kinds import SurfaceKind
 from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
 from leveraudit.extract.cli import CliOption, extract_cli
 from leveraudit.extract.discover import FileRef, GlobSet, Skipped, discover, read_source
@@ -246,20 +248,41 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
         cli.extend(CliOption.from_json(o) for o in output.get("cli", []))
     context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)), surface=Surface(root, spec.exclude, programs))
 
+    scope = None
+    if spec.programs:
+        scope = compute_scope(spec.programs, discovery.files)
+        for name, globs in sorted(scope.unmatched.items()):
+            if not scope.entries.get(name):
+                diagnostics.append(Diagnostic(path="", line=0, column=0, kind="program",
+                                              message=f"program `{name}`: no file matches its entries {', '.join(globs)}"))
     waivers = {waiver.id: waiver.reason for waiver in spec.waive}
     items = []
     for item in spec.items:
         check_results = []
+        in_scope = None
+        empty = []
+        if scope is not None and item.programs:
+            in_scope = scope.union(item.programs)
+            empty = [name for name in item.programs if not scope.entries.get(name)]
         for index_in_item, check in enumerate(item.checks):
             check_id = item.check_id(index_in_item)
-            outcome = _evaluate(check, facts[check_id], context, unparsable[check_id], check_errors[check_id])
+            if empty:
+                outcome = Outcome(ERROR, L(f"cannot be decided: program {', '.join(f'`{n}`' for n in empty)} matches no file",
+                                           f"无法判定：程序 {', '.join(f'`{n}`' for n in empty)} 没有匹配的文件"))
+                notes = []
+            elif in_scope is None or isinstance(KINDS[check.kind], SurfaceKind):
+                outcome = _evaluate(check, facts[check_id], context, unparsable[check_id], check_errors[check_id])
+                notes = []
+            else:
+                outcome, notes = _evaluate_scoped(check, facts[check_id], context, in_scope, unparsable[check_id],
+                                                  check_errors[check_id])
             for evidence in outcome.evidence:
                 evidence.fingerprint = evidence_fingerprint(check_id, evidence.path, evidence.code)
             check_results.append(CheckResult(
                 id=check_id, kind=check.kind, level=check.level, status=outcome.status,
                 message=outcome.message, title=check.title.model_dump() if check.title else None,
                 note=check.message.model_dump() if check.message and outcome.status != PASS else None,
-                evidence=sorted(outcome.evidence, key=lambda e: (e.path, e.line, e.message["en"]))))
+                evidence=sorted(outcome.evidence, key=lambda e: (e.path, e.line, e.message["en"])), notes=notes))
         apply_suppressions(item, check_results, inline, waivers)
         items.append(ItemResult(
             id=item.id, title=item.title.model_dump(), priority=item.priority,
@@ -283,6 +306,29 @@ def _evaluate(check, facts, context, unparsable, errors) -> Outcome:
         return Outcome(ERROR, L(f"cannot be decided: {where} does not parse ({outcome.message['en']})",
                                 f"无法判定：{where} 无法解析（{outcome.message['zh']}）"), outcome.evidence)
     return outcome
+
+
+def _evaluate_scoped(check, facts, context, in_scope: set[str], unparsable, errors):
+    """Decide from the item's programs only; what matches elsewhere becomes notes."""
+    inside = [f for f in facts if f["path"] in in_scope]
+    outside = [f for f in facts if f["path"] not in in_scope]
+    cli_in = [o for o in context.cli if o.path in in_scope]
+    cli_out = [o for o in context.cli if o.path not in in_scope]
+    scoped = Context(cli=cli_in, surface=context.surface)
+    outcome = _evaluate(check, inside, scoped, [u for u in unparsable if u.rsplit(":", 2)[0] in in_scope], errors)
+    if not outside and not (KINDS[check.kind].needs_cli and cli_out):
+        return outcome, []
+    other = KINDS[check.kind].evaluate(check, outside, Context(cli=cli_out, surface=context.surface))
+    if not other.evidence:
+        return outcome, []
+    files = sorted({e.path for e in other.evidence})
+    disagree = [e for e in other.evidence if e.status != (PASS if outcome.status == PASS else FAIL)]
+    listed = ", ".join(f"{e.path}:{e.line}" for e in (disagree or other.evidence)[:3])
+    what = f"{len(disagree)} disagree" if disagree else "all agree"
+    what_zh = f"其中 {len(disagree)} 处结论不同" if disagree else "结论一致"
+    return outcome, [L(f"outside the item's programs (not counted): {len(other.evidence)} place(s) in {len(files)} "
+                       f"file(s); {what}: {listed}",
+                       f"在该项的程序之外（不计入结论）：{len(files)} 个文件中 {len(other.evidence)} 处；{what_zh}：{listed}")]
 
 
 def evidence_fingerprint(check_id: str, path: str, code: str) -> str:

@@ -201,6 +201,29 @@ class Resolver:
         return None, None
 
 
+def effective_values(module, expr: cst.BaseExpression, depth: int = 4) -> list[cst.BaseExpression]:
+    """What an expression stands for where it is used: a name or attribute is replaced by the values
+    of the assignments that reach it (each followed in turn), so `x = args.flag; f(k=x)` passes
+    `args.flag`, and `args.flag = False` before `f(k=args.flag)` passes `False`. Names no local
+    assignment reaches (parameters, loop targets, `args.x` never reassigned) stand for themselves."""
+    if depth <= 0 or not isinstance(expr, (cst.Name, cst.Attribute)) or id(expr) not in module.parents:
+        return [expr]
+    key = access_path(expr)
+    parent = module.parent(expr)
+    if not key or (isinstance(parent, cst.Attribute) and parent.attr is expr):
+        return [expr]
+    defs = module.function_model(module.enclosing_function(expr)).definitions_at(expr, key)
+    if not defs:
+        return [expr]
+    values: list[cst.BaseExpression] = []
+    for definition in defs:
+        if definition.kind == "assign" and definition.value is not None:
+            values += effective_values(module, definition.value, depth - 1)
+        else:
+            values.append(expr)
+    return values
+
+
 def single_return(function: cst.FunctionDef) -> cst.BaseExpression | None:
     """The expression of a function whose body (docstring aside) is one `return <expr>`."""
     statements = _body(function)

@@ -1,8 +1,11 @@
 """`call_kwarg`: every call of a callee passes a keyword (optionally with a value pattern).
 
 Callees resolve through `import m as a` and `from m import C as D`; `callee` matches the resolved
-dotted name, its last part, or a glob. A call that forwards `**kwargs` cannot be verified
-statically and does not pass. Fewer than `min_count` calls never pass.
+dotted name, its last part, or a glob. The keyword's value follows locals: `skip = args.skip` then
+`D(skip=skip)` passes `args.skip`, while `args.skip = False` before the call means `False` is
+passed. Calls in dead code (after a `return`, under `if False:`) do not count. A call that
+forwards `**kwargs` cannot be verified statically and does not pass. Fewer than `min_count` calls
+never pass.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import fnmatch
 
 from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for, to_evidence
-from leveraudit.extract.pattern import compile_pattern, find
+from leveraudit.analysis.model import effective_values
+from leveraudit.extract.pattern import compile_pattern, find, resolving
 
 
 def callee_matches(resolved: str, written: str, glob: str) -> bool:
@@ -24,6 +28,13 @@ def callee_matches(resolved: str, written: str, glob: str) -> bool:
     return False
 
 
+def _passes(module, resolver, pattern, value) -> bool:
+    """Every value the keyword may carry (through locals) contains the pattern."""
+    with resolving(resolver):
+        return all(next(find(pattern, v, module, follow_names=True), None) is not None
+                   for v in effective_values(module, value))
+
+
 class CallKwargKind(CheckKind):
     kind = "call_kwarg"
 
@@ -33,9 +44,10 @@ class CallKwargKind(CheckKind):
     def scan(self, check, module):
         value_pattern = compile_pattern(check.value) if check.value else None
         facts = []
+        resolver = module.resolver()
         for call in module.calls:
             written = module.snippet(call.func, 200)
-            if not callee_matches(module.resolve(call.func), written, check.callee):
+            if not callee_matches(module.resolve(call.func), written, check.callee) or not module.is_live(call):
                 continue
             keyword = next((a for a in call.args if a.keyword is not None and a.keyword.value == check.keyword), None)
             name = written
@@ -45,7 +57,7 @@ class CallKwargKind(CheckKind):
                 facts.append(evidence_for(module, call, FAIL, L(
                     f"`{name}(...)` does not pass `{check.keyword}=`{note}",
                     f"`{name}(...)` 没有传入 `{check.keyword}=`{'（只有 ** 转发，无法静态确认）' if forwards else ''}")))
-            elif value_pattern is not None and next(find(value_pattern, keyword.value, module), None) is None:
+            elif value_pattern is not None and not _passes(module, resolver, value_pattern, keyword.value):
                 facts.append(evidence_for(module, keyword, FAIL, L(
                     f"`{name}(...)` passes `{module.snippet(keyword, 80)}`, expected `{check.keyword}={check.value}`",
                     f"`{name}(...)` 传入的是 `{module.snippet(keyword, 80)}`，应为 `{check.keyword}={check.value}`")))

@@ -2,27 +2,54 @@
 
 Accepts `x.attr = args.dest`, `x["attr"] = args.dest`, `Cls(attr=args.dest)` and `f(attr=cfg.dest)`
 (any receiver: `args`, `opts`, a config object), and inside a typer/click command function the
-bare parameter: `Cls(attr=dest)`. The option itself must exist.
+bare parameter: `Cls(attr=dest)`. Values follow locals (`flag = args.dest; trainer.attr = flag`),
+and a later write kills an earlier one: `trainer.attr = args.dest` followed by
+`trainer.attr = False` before the trainer is used does not flow, nor does `args.dest = False`
+before the copy. Code no path reaches does not count. The option itself must exist.
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
+from leveraudit.analysis.dataflow import access_path
+from leveraudit.analysis.model import effective_values
 from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, evidence_for, to_evidence
 from leveraudit.extract.discover import GlobSet
-from leveraudit.extract.pattern import key_access, walk
+from leveraudit.extract.pattern import key_access
 
 
 def _carries(module, value: cst.BaseExpression, option: str) -> str | None:
     """'attr' when the value reads `<x>.option` / `<x>["option"]`, 'name' for a bare `option`."""
-    for node in walk(value, module):
+    for node in module.walk(value):
         access = key_access(node)
         if access is not None and access[1] == option:
             return "attr"
         if isinstance(node, cst.Name) and node.value == option:
-            return "name"
+            parent = module.parent(node)
+            if not (isinstance(parent, cst.Attribute) and parent.attr is node):
+                return "name"
     return None
+
+
+def _carried(module, value: cst.BaseExpression, option: str) -> str | None:
+    """How every value the expression may hold here carries the option (None if one does not)."""
+    hows = {_carries(module, v, option) if id(v) in module.parents else None for v in effective_values(module, value)}
+    return None if None in hows or not hows else sorted(hows)[0]
+
+
+def _survives(module, assign: cst.Assign, key: str) -> bool:
+    """The write `key = ...` is still the value when the receiver is next used (or the function ends)."""
+    function = module.enclosing_function(assign)
+    model = module.function_model(function)
+    index = model.node(assign)
+    root = key.split(".")[0]
+    uses = [n for n in module.walk(function.body if function is not None else module.tree)
+            if isinstance(n, cst.Name) and n.value == root and model.node(n) not in (None, index)
+            and module.enclosing_function(n) is function]
+    points = [model.definitions_at(n, key) for n in uses]
+    points.append(model.definitions_at_exit(key))
+    return any(defs is not None and any(d.node == index for d in defs) for defs in points)
 
 
 class FlowsKind(CheckKind):
@@ -37,19 +64,22 @@ class FlowsKind(CheckKind):
 
     def scan(self, check, module):
         facts = []
-        for node in walk(module.tree, module):
-            value = None
+        for node in module.walk(module.tree):
+            value, written = None, None
             if isinstance(node, cst.Assign):
                 for target in node.targets:
                     access = key_access(target.target)
                     if access is not None and access[1] == check.to and not isinstance(target.target, cst.Call):
-                        value = node.value
+                        value, written = node.value, target.target
             elif isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == check.to:
                 value = node.value
-            if value is None:
+            if value is None or not module.is_live(node):
                 continue
-            how = _carries(module, value, check.option)
+            how = _carried(module, value, check.option)
             if how is None:
+                continue
+            key = access_path(written) if written is not None else ""
+            if key and not _survives(module, node, key):
                 continue
             function = module.enclosing_function(node)
             fact = evidence_for(module, node, PASS, L(f"`{module.snippet(node, 100)}`", f"`{module.snippet(node, 100)}`"))

@@ -361,11 +361,13 @@ def _candidate_types(pattern: cst.CSTNode) -> frozenset | None:
 _FOLLOWED = frozenset({cst.Name, cst.Attribute, cst.Call})
 
 
-def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None) -> Iterator[tuple[cst.CSTNode, Bindings]]:
-    """Every node under `root` (root included) with the pattern's shape, in source order. With a
-    resolver active, names and calls are candidates too (their values may have the shape)."""
+def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: bool = False
+         ) -> Iterator[tuple[cst.CSTNode, Bindings]]:
+    """Every node under `root` (root included) with the pattern's shape, in source order. With
+    `follow_names` (and a resolver active) names and calls are candidates too: their values may
+    have the shape (`r = batch["k"]; f(r)` contains `$B["k"]`)."""
     allowed = _candidate_types(pattern)
-    if allowed is not None and _RESOLVER.get() is not None:
+    if allowed is not None and follow_names and _RESOLVER.get() is not None:
         allowed = allowed | _FOLLOWED
     if module is not None and allowed is not None and root is module.tree:
         candidates = module.nodes_of(set(allowed))

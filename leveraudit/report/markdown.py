@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leveraudit.report.i18n import ICON, pick, progress_line, t, where_suppressed
+from leveraudit.report.i18n import ICON, diagnostic_key, pick, progress_line, t, where_suppressed
 from leveraudit.report.model import PRIORITY_ORDER, ItemResult, Report
 
 MAX_EVIDENCE_PER_CHECK = 6
@@ -43,6 +43,7 @@ def _check_lines(check, lang: str, advisory: bool) -> list[str]:
     note = pick(check.note, lang)
     if note:
         lines.append(f"  - {note}")
+    lines += [f"  - 📝 {pick(n, lang)}" for n in check.notes]
     return lines
 
 
@@ -135,7 +136,7 @@ def render_markdown(report: Report, lang: str) -> str:
     if report.diagnostics:
         out += ["---", "", f"## {t(lang, 'notes')}", ""]
         for diagnostic in report.diagnostics:
-            key = "diag_syntax" if diagnostic.kind == "syntax-error" else "diag_skipped"
+            key = diagnostic_key(diagnostic.kind)
             out.append("- " + t(lang, key, path=diagnostic.path, line=diagnostic.line, column=diagnostic.column,
                                 message=diagnostic.message))
         out.append("")

@@ -35,6 +35,7 @@ class CheckResult(_Model):
     note: dict[str, Any] | None = None
     suppression: dict[str, Any] | None = None
     evidence: list[Any] = Field(default_factory=list)
+    notes: list[dict[str, str]] = Field(default_factory=list)  # e.g. matches outside the item's programs
 
 
 class ItemResult(_Model):
@@ -121,6 +122,7 @@ class Report(_Model):
                     "evidence": [{"path": e.path, "line": e.line, "end_line": e.end_line, "status": e.status,
                                   "message": msg(e.message), "code": e.code, "fingerprint": e.fingerprint,
                                   "suppression": e.suppression} for e in check.evidence],
+                    **({"notes": [msg(n) for n in check.notes]} if check.notes else {}),
                 } for check in item.checks],
             } for item in self.items],
             "diagnostics": [d.model_dump() for d in self.diagnostics],

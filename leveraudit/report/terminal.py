@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from leveraudit.report.i18n import ICON, pick, progress_line, t
+from leveraudit.report.i18n import ICON, diagnostic_key, pick, progress_line, t
 from leveraudit.report.model import Report
 
 _STYLE = {"pass": "green", "partial": "yellow", "fail": "red", "error": "magenta", "warn": "yellow", "suppressed": "blue"}
@@ -43,8 +43,10 @@ def render_terminal(report: Report, lang: str, console: Console | None = None, v
                 message = pick(evidence.message, lang)
                 detail = "" if message == pick(check.message, lang) else message
                 console.print(Text(f"      {evidence.path}:{evidence.line} ", style="cyan") + Text(detail, style="dim"))
+            for note in check.notes:
+                console.print(Text(f"      📝 {pick(note, lang)}", style="dim"))
     for diagnostic in report.diagnostics:
-        key = "diag_syntax" if diagnostic.kind == "syntax-error" else "diag_skipped"
+        key = diagnostic_key(diagnostic.kind)
         console.print(Text("  ! " + t(lang, key, path=diagnostic.path, line=diagnostic.line, column=diagnostic.column,
                                       message=diagnostic.message).replace("`", ""), style="magenta"))
     console.print(Text(progress_line(report.summary, lang).replace("**", ""), style="bold"))

@@ -162,6 +162,16 @@ class GuardCheck(CheckBase):
 
 
 
+class DerivedFrom(Strict):
+    """Which condition a key's value must follow, and the values chosen when it holds or not."""
+
+    condition: Patterns = Field(description="the condition (alternatives), e.g. used_file_metric")
+    then: Any = Field(description="the value when the condition holds")
+    else_: Any = Field(alias="else", description="the value otherwise")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class AssignsKeyCheck(EveryCheck):
     """A key is assigned: c["k"] = v, c.update(k=v), dict(k=v), {"k": v} or Model(k=v)."""
 
@@ -172,6 +182,8 @@ class AssignsKeyCheck(EveryCheck):
     constructors: Names | None = Field(
         default=None, description="callee globs whose keyword k counts as the key (default: dict and any CamelCase class)"
     )
+    derived_from: DerivedFrom | None = Field(default=None, description="the condition the value must follow, with "
+                                                                       "the right polarity")
 
 
 
@@ -233,6 +245,8 @@ class BranchCheck(CheckBase):
     condition: PatternText
     then: PatternText
     else_: PatternText = Field(alias="else")
+    used_by: Names | None = Field(default=None, description="callee globs: the selected value must reach an argument "
+                                                           "of such a call")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -304,12 +318,20 @@ CHECK_KINDS: dict[str, type[CheckBase]] = {
 _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+class Program(Strict):
+    """A program the plan talks about: entry files and everything they import inside the tree."""
+
+    entry: Names = Field(description="path globs of entry files; `glob::Symbol` also requires that top-level name")
+
+
 class Item(Strict):
     id: str
     title: Localized
     priority: Priority
     requirement: Localized | None = None
     fix: Localized | None = None
+    programs: Names | None = Field(default=None, description="names of spec programs; only their code decides the "
+                                                             "item (matches elsewhere are notes)")
     checks: list[Check] = Field(min_length=1)
 
     @field_validator("id")
@@ -353,6 +375,7 @@ class Spec(Strict):
     plan: Plan | None = None
     include: list[str] = ["**/*.py"]
     exclude: list[str] = []
+    programs: dict[str, Program] = Field(default_factory=dict, description="programs by name, for items' `programs`")
     items: list[Item] = Field(min_length=1)
     waive: list[Waiver] = Field(default_factory=list, description="spec-level suppressions, each with a reason")
 
@@ -362,6 +385,15 @@ class Spec(Strict):
         for waiver in self.waive:
             if waiver.id not in known:
                 raise ValueError(f"waive names unknown id {waiver.id!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _programs_exist(self) -> "Spec":
+        for item in self.items:
+            for name in item.programs or []:
+                if name not in self.programs:
+                    known = ", ".join(sorted(self.programs)) or "none declared"
+                    raise ValueError(f"item {item.id} names unknown program {name!r} (programs: {known})")
         return self
 
     @model_validator(mode="after")
