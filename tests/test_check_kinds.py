@@ -37,6 +37,17 @@ CASES = [
      {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--no_skip', dest='skip', action='store_false')")}, "fail"),
     ("cli hyphen flag equals underscore", {"kind": "cli_option", "dest": "skip", "flag": "--skip", "action": "switch"},
      {"t.py": "import typer\ndef train(skip: bool = typer.Option(False, '--skip/--no-skip')):\n    pass\n"}, "pass"),
+    ("cli string default converted by type=int", {"kind": "cli_option", "dest": "epochs", "default": {"equals": 5}},
+     {"t.py": "import argparse\np = argparse.ArgumentParser()\np.add_argument('--epochs', type=int, default='5')\n"}, "pass"),
+    ("cli default reassigned after parse_args", {"kind": "cli_option", "dest": "epochs", "default": {"equals": 3}},
+     {"t.py": "import argparse\ndef main():\n    p = argparse.ArgumentParser()\n    p.add_argument('--epochs', type=int)\n"
+              "    args = p.parse_args()\n    args.epochs = args.epochs or 3\n"}, "pass"),
+    ("cli default filled when None", {"kind": "cli_option", "dest": "epochs", "default": {"equals": 0}},
+     {"t.py": "import argparse\ndef main():\n    p = argparse.ArgumentParser()\n    p.add_argument('--epochs', type=int, default=0)\n"
+              "    args = p.parse_args()\n    if args.epochs is None:\n        args.epochs = 8\n"}, "pass"),
+    ("cli default overwritten after parse_args", {"kind": "cli_option", "dest": "epochs", "default": {"equals": 0}},
+     {"t.py": "import argparse\ndef main():\n    p = argparse.ArgumentParser()\n    p.add_argument('--epochs', type=int, default=0)\n"
+              "    args = p.parse_args()\n    args.epochs = 8\n"}, "fail"),
     # -- param -----------------------------------------------------------------------------
     ("param with default", {"kind": "param", "function": "DS.__init__", "name": "skip", "default": {"equals": False}},
      {"d.py": "class DS:\n    def __init__(self, data, skip: bool = False):\n        pass\n"}, "pass"),
@@ -113,6 +124,24 @@ CASES = [
      {"g.py": "def g(c):\n    c['mode'] = 'vqaEval'\n"}, "fail"),
     ("assigns_key only read", {"kind": "assigns_key", "key": "mode"},
      {"g.py": "def g(c):\n    return c['mode'] == 'file'\n"}, "fail"),
+    ("assigns_key on one path only", {"kind": "assigns_key", "key": "mode"},
+     {"g.py": "def g(cands):\n    for c in cands:\n        try:\n            c['score'] = run(c)\n        except ValueError:\n"
+              "            c['mode'] = 'fallback'\n"}, "partial"),
+    ("assigns_key after the try on every path", {"kind": "assigns_key", "key": "mode"},
+     {"g.py": "def g(cands):\n    for c in cands:\n        try:\n            ok = run(c)\n        except ValueError:\n"
+              "            ok = False\n        c['mode'] = 'file' if ok else 'fallback'\n"}, "pass"),
+    ("assigns_key derived with the right polarity through a local", {"kind": "assigns_key", "key": "mode",
+        "derived_from": {"condition": "used", "then": "file", "else": "fallback"}},
+     {"g.py": "def g(c, used):\n    mode = 'fallback' if not used else 'file'\n    c['mode'] = mode\n"}, "pass"),
+    ("assigns_key arms swapped", {"kind": "assigns_key", "key": "mode",
+        "derived_from": {"condition": "used", "then": "file", "else": "fallback"}},
+     {"g.py": "def g(c, used):\n    c['mode'] = 'fallback' if used else 'file'\n"}, "fail"),
+    ("assigns_key derived by an enclosing if", {"kind": "assigns_key", "key": "mode",
+        "derived_from": {"condition": "used", "then": "file", "else": "fallback"}},
+     {"g.py": "def g(c, used):\n    if used:\n        c['mode'] = 'file'\n    else:\n        c['mode'] = 'fallback'\n"}, "pass"),
+    ("assigns_key constant whatever the condition", {"kind": "assigns_key", "key": "mode",
+        "derived_from": {"condition": "used", "then": "file", "else": "fallback"}},
+     {"g.py": "def g(c, used):\n    c['mode'] = 'file'\n"}, "fail"),
     # -- loop_filter ---------------------------------------------------------------------------
     ("loop_filter and-condition", {"kind": "loop_filter", "inside": "DS", "condition": ["$S.skip", "$C['mode'] == 'fallback'"]},
      {"d.py": "class DS:\n    def __init__(self, cands, skip=False):\n        self.skip = skip\n        for c in cands:\n"
@@ -156,6 +185,12 @@ CASES = [
      {"t.py": "class RLDS:\n    pass\n"}, "fail"),
     ("call_kwarg **kwargs is not verifiable", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip"},
      {"t.py": "def main(kw):\n    a = RLDS(1, **kw)\n"}, "fail"),
+    ("call_kwarg value through a local", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip", "value": "$A.skip"},
+     {"t.py": "def main(args):\n    skip = args.skip\n    a = RLDS(1, skip=skip)\n"}, "pass"),
+    ("call_kwarg value overwritten before the call", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip", "value": "$A.skip"},
+     {"t.py": "def main(args):\n    args.skip = False\n    a = RLDS(1, skip=args.skip)\n"}, "fail"),
+    ("call_kwarg in dead code does not count", {"kind": "call_kwarg", "callee": "RLDS", "keyword": "skip", "min_count": 2},
+     {"t.py": "def main(args):\n    a = RLDS(1, skip=args.skip)\n    if False:\n        b = RLDS(2, skip=args.skip)\n"}, "partial"),
     # -- flows ---------------------------------------------------------------------------------
     ("flows attribute assignment", {"kind": "flows", "option": "freeze", "to": "freeze"},
      {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--freeze', action='store_true')")
@@ -167,6 +202,15 @@ CASES = [
               + "def run(args, trainer):\n    trainer.freeze = False\n"}, "fail"),
     ("flows without the option", {"kind": "flows", "option": "freeze", "to": "freeze"},
      {"t.py": "def run(args, trainer):\n    trainer.freeze = args.freeze\n"}, "fail"),
+    ("flows through a local", {"kind": "flows", "option": "freeze", "to": "freeze"},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--freeze', action='store_true')")
+              + "def run(args, trainer):\n    f = args.freeze\n    trainer.freeze = f\n    trainer.train()\n"}, "pass"),
+    ("flows overwritten before the trainer runs", {"kind": "flows", "option": "freeze", "to": "freeze"},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--freeze', action='store_true')")
+              + "def run(args, trainer):\n    trainer.freeze = args.freeze\n    trainer.freeze = False\n    trainer.train()\n"}, "fail"),
+    ("flows used before it is overwritten", {"kind": "flows", "option": "freeze", "to": "freeze"},
+     {"t.py": TRAINER_ARGPARSE.format(grpo_lr="1e-5", extra="parser.add_argument('--freeze', action='store_true')")
+              + "def run(args, trainer):\n    trainer.freeze = args.freeze\n    trainer.train()\n    trainer.freeze = False\n"}, "pass"),
     # -- checked_load ----------------------------------------------------------------------------
     ("checked_load tuple result", {"kind": "checked_load", "inside": "load_sft"},
      {"l.py": "def load_sft(model, sd):\n    missing, unexpected = model.load_state_dict(sd, strict=False)\n"
@@ -191,12 +235,25 @@ CASES = [
     ("checked_load min_count not met", {"kind": "checked_load", "inside": "load_sft", "min_count": 2},
      {"l.py": "def load_sft(model, sd):\n    model.load_state_dict(sd)\n"}, "partial"),
     # -- branch -----------------------------------------------------------------------------------
+    ("checked_load ignores a live-module copy", {"kind": "checked_load", "inside": "T.*"},
+     {"t.py": "import torch\nclass T:\n    def load(self, path):\n        self.m.load_state_dict(torch.load(path, weights_only=True), strict=False)\n"
+              "    def ref(self):\n        self.r.load_state_dict(self.m.state_dict(), strict=False)\n"}, "fail"),
+    ("checked_load a live-module copy is not a load to pass", {"kind": "checked_load", "inside": "T.*"},
+     {"t.py": "class T:\n    def ref(self):\n        snapshot = self.m.state_dict()\n        self.r.load_state_dict(snapshot)\n"}, "fail"),
     ("branch statement form", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
      {"t.py": "def f(self, batch):\n    if self.raw:\n        r = batch['r_raw'].to(d)\n    else:\n        r = batch['r'].to(d)\n"}, "pass"),
     ("branch expression form with attributes", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
      {"t.py": "def f(cfg, batch):\n    return batch.r if not cfg.raw else batch.r_raw\n"}, "pass"),
     ("branch arms swapped", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
      {"t.py": "def f(self, batch):\n    r = batch['r'] if self.raw else batch['r_raw']\n"}, "fail"),
+    ("branch condition and arms through locals, used by the loss", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']",
+                                                                  "else": "$B['r']", "used_by": ["*loss"]},
+     {"t.py": "def f(self, batch):\n    use_raw = self.cfg.raw\n    raw = batch['r_raw'].to(self.device)\n"
+              "    r = raw if use_raw else batch['r']\n    return self.loss(batch, r)\n"}, "pass"),
+    ("branch computed but not used", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']",
+                                      "used_by": ["*loss"]},
+     {"t.py": "def f(self, batch):\n    if self.raw:\n        r = batch['r_raw']\n    else:\n        r = batch['r']\n"
+              "    return self.loss(batch, batch['r'])\n"}, "fail"),
     # -- pattern ------------------------------------------------------------------------------------
     ("pattern inside", {"kind": "pattern", "pattern": ["$P.requires_grad = False"], "inside": "if $T.freeze: ..."},
      {"t.py": "def f(self):\n    if self.freeze:\n        for p in self.m.parameters():\n            p.requires_grad = False\n"}, "pass"),

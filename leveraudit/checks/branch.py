@@ -15,12 +15,26 @@ import fnmatch
 import libcst as cst
 
 from leveraudit.analysis.dataflow import access_path
+from leveraudit.analysis.model import effective_values
 from leveraudit.checks.base import FAIL, PASS, CheckKind, L, any_site_passes, evidence_for, pattern_words, text_has_all
 from leveraudit.extract.pattern import compile_pattern, find, match, resolving
 
 
-def _contains(module, pattern, node) -> bool:
-    return node is not None and next(find(pattern, node, module, follow_names=True), None) is not None
+def _contains(module, pattern, node, depth: int = 3) -> bool:
+    """The pattern occurs in `node`, or in the value of a name it uses (`x = r.to(dev)` with
+    `r = batch["k"]` contains `$B["k"]`)."""
+    if node is None:
+        return False
+    if next(find(pattern, node, module, follow_names=True), None) is not None:
+        return True
+    if depth <= 0:
+        return False
+    for name in module.walk(node):
+        if isinstance(name, (cst.Name, cst.Attribute)):
+            for value in effective_values(module, name):
+                if value is not name and _contains(module, pattern, value, depth - 1):
+                    return True
+    return False
 
 
 def _assigned_name(module, node) -> list[tuple[str, cst.CSTNode]]:

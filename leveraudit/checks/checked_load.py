@@ -1,7 +1,9 @@
 """`checked_load`: every state-dict load in scope is checked.
 
 In scope: calls named in `calls` (default `load_state_dict`) inside a def matching `inside`, or in
-a function that mentions one of `mentions` (e.g. `sft_ckpt`). A load passes when it is strict
+a function that mentions one of `mentions` (e.g. `sft_ckpt`), in code that can run. Copying a
+live module's weights (`ref.load_state_dict(model.state_dict())`, through locals and attributes)
+is not a checkpoint load and counts neither way. A load passes when it is strict
 (`strict=True` or no `strict=` at all), or when, with `strict=False`:
 
 * `kept_result`: the result is bound (`missing, unexpected = m.load_state_dict(...)` or
@@ -28,6 +30,7 @@ from leveraudit.checks.base import (
     names_in_glob,
     to_evidence,
 )
+from leveraudit.analysis.model import effective_values
 from leveraudit.checks.call_kwarg import callee_matches
 from leveraudit.extract.module import dotted_name
 from leveraudit.extract.pattern import mentions, walk
@@ -107,6 +110,30 @@ def _following_statements(module, call) -> list[cst.CSTNode]:
     return [function.body]
 
 
+def _live_module_copy(module, call: cst.Call) -> bool:
+    """`target.load_state_dict(other.state_dict())`: copying a live module's weights (a reference
+    policy, an EMA) is not a checkpoint load. Decided through locals and `self` attributes: the
+    state comes from a `.state_dict()` call and from no call that loads (`torch.load`, a helper)."""
+    state = next((a.value for a in call.args if a.keyword is None), None)
+    if state is None:
+        return False
+    resolver = module.resolver()
+    seen: set[int] = set()
+    todo = list(effective_values(module, state))
+    calls: list[str] = []
+    while todo and len(seen) < 50:
+        expr = todo.pop()
+        if id(expr) in seen:
+            continue
+        seen.add(id(expr))
+        for node in walk(expr, module if id(expr) in module.parents else None):
+            if isinstance(node, cst.Call):
+                calls.append(dotted_name(node.func).rsplit(".", 1)[-1] or "?")
+            elif isinstance(node, (cst.Name, cst.Attribute)) and id(node) in module.parents:
+                todo += [v for v in resolver.expand(node) if id(v) not in seen]
+    return "state_dict" in calls and not any("load" in name.lower() for name in calls)
+
+
 class CheckedLoadKind(CheckKind):
     kind = "checked_load"
 
@@ -133,7 +160,7 @@ class CheckedLoadKind(CheckKind):
             written = module.snippet(call.func, 120)
             if not any(callee_matches(module.resolve(call.func), written, c) for c in check.calls):
                 continue
-            if not self._in_scope(check, module, call):
+            if not self._in_scope(check, module, call) or not module.is_live(call) or _live_module_copy(module, call):
                 continue
             facts.append(self._judge(check, module, call))
         return facts

@@ -47,7 +47,9 @@ def _survives(module, assign: cst.Assign, key: str) -> bool:
     uses = [n for n in module.walk(function.body if function is not None else module.tree)
             if isinstance(n, cst.Name) and n.value == root and model.node(n) not in (None, index)
             and module.enclosing_function(n) is function]
-    points = [model.definitions_at(n, key) for n in uses]
+    defined_at = {model.reaching.definitions[i].node for i in range(len(model.reaching.definitions))
+                  if model.reaching.definitions[i].key == key}
+    points = [model.definitions_at(n, key) for n in uses if model.node(n) not in defined_at]  # a rewrite is no use
     points.append(model.definitions_at_exit(key))
     return any(defs is not None and any(d.node == index for d in defs) for defs in points)
 

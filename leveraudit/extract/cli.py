@@ -157,7 +157,93 @@ def _argparse(module: ParsedModule) -> list[CliOption]:
                 option.default_known, option.default = known, value if known else None
                 option.default_code = module.snippet(arg.value, 80)
                 option.default_line = line
+    _post_parse_defaults(module, parsers)
     return [option for parser in parsers.values() for option in parser.options]
+
+
+def _convert_string_default(type_name: str, value: str) -> tuple[bool, Any]:
+    """argparse applies `type` to a string default: `type=int, default="5"` is 5. Only the builtin
+    conversions are replayed (never the audited code's own callables)."""
+    try:
+        if type_name == "int":
+            return True, int(value.strip(), 10)
+        if type_name == "float":
+            return True, float(value)
+        if type_name == "bool":
+            return True, bool(value)
+        if type_name == "str":
+            return True, value
+    except ValueError:
+        return False, None
+    return False, None
+
+
+def _post_parse_defaults(module: ParsedModule, parsers: dict[str, "_Parser"]) -> None:
+    """`args = parser.parse_args()` followed, in the same function, by an unconditional
+    `args.x = <literal>`, `args.x = args.x or <literal>`, or `if args.x is None: args.x = <literal>`
+    changes x's effective default; the change is recorded where it happens."""
+    for call in module.calls:
+        if not (isinstance(call.func, cst.Attribute) and call.func.attr.value in ("parse_args", "parse_known_args")):
+            continue
+        line = module.parent(call)
+        assign = line if isinstance(line, cst.Assign) else None
+        statement = module.parent(assign) if assign is not None else None
+        if assign is None or not isinstance(statement, cst.SimpleStatementLine) or len(assign.targets) != 1:
+            continue
+        target = assign.targets[0].target
+        namespace = dotted_name(target) if isinstance(target, cst.Name) else (
+            dotted_name(target.elements[0].value) if isinstance(target, cst.Tuple) and target.elements else "")
+        block = module.parent(statement)
+        if not namespace or not isinstance(block, cst.IndentedBlock | cst.Module):
+            continue
+        program = f"{module.rel}::{_scope_key(module, call)}::{_receiver(call)}"
+        parser = parsers.get(program)
+        if parser is None:
+            continue
+        body = list(block.body)
+        for later in body[body.index(statement) + 1:]:
+            _apply_post_parse(module, parser, namespace, later)
+
+
+def _apply_post_parse(module: ParsedModule, parser: "_Parser", namespace: str, statement: cst.CSTNode) -> None:
+    guard = None
+    if isinstance(statement, cst.If) and statement.orelse is None and isinstance(statement.body, cst.IndentedBlock) \
+            and len(statement.body.body) == 1:
+        guard, statement = statement.test, statement.body.body[0]
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return
+    for small in statement.body:
+        if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+            continue
+        target = small.targets[0].target
+        if not (isinstance(target, cst.Attribute) and dotted_name(target.value) == namespace):
+            continue
+        for option in (o for o in parser.options if o.dest == target.attr.value):
+            new = _reassigned(module, namespace, option, small.value, guard)
+            if new is None:
+                continue
+            option.default_known, option.default = new
+            option.default_code = module.snippet(small.value, 80)
+            option.default_line = module.lines(small)[0]
+
+
+def _reassigned(module, namespace: str, option: CliOption, value: cst.BaseExpression, guard) -> tuple[bool, Any] | None:
+    read = f"{namespace}.{option.dest}"
+    if guard is not None:  # if args.x is None: args.x = v
+        is_none_test = (isinstance(guard, cst.Comparison) and len(guard.comparisons) == 1
+                        and isinstance(guard.comparisons[0].operator, cst.Is) and dotted_name(guard.left) == read
+                        and module.literal(guard.comparisons[0].comparator) == (True, None))
+        if not is_none_test:
+            return (False, None)  # some other condition: the default is no longer one known value
+        if not option.default_known or option.default is not None:
+            return None
+        return module.literal(value)
+    if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or) and dotted_name(value.left) == read:
+        if not option.default_known:
+            return None
+        return (True, option.default) if option.default else module.literal(value.right)
+    known, literal = module.literal(value)
+    return (known, literal) if known else (False, None)
 
 
 def _argparse_option(call: cst.Call, flags: list[str], module: ParsedModule, program: str) -> CliOption:
@@ -180,6 +266,8 @@ def _argparse_option(call: cst.Call, flags: list[str], module: ParsedModule, pro
         option.required = module.literal(required_arg.value) == (True, True)
     if default_arg is not None:
         known, value = module.literal(default_arg.value)
+        if known and isinstance(value, str) and type_arg is not None:
+            known, value = _convert_string_default(module.snippet(type_arg.value, 60), value)
         option.default_known, option.default = known, value if known else None
         option.default_code = module.snippet(default_arg.value, 80)
     elif action == "store_true":
