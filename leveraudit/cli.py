@@ -258,7 +258,8 @@ def surface(
 
 @app.command("test")
 def test_fixtures(
-    fixtures_dir: Annotated[Path, typer.Argument(help="A folder of fixture trees, one audited root per sub-folder.")],
+    fixtures_dir: Annotated[Path, typer.Argument(help="A folder of fixture trees (one audited root per sub-folder) "
+                                                      "and *.variants.yaml files (edits of a base tree).")],
     spec: Annotated[Path, typer.Option("--spec", "-s", help="The YAML spec under test.")] = Path("rules/v3.yaml"),
 ) -> None:
     """Test a spec against fixture trees with expected verdicts (expect.yaml or `# expect: fail ID`)."""
@@ -269,7 +270,7 @@ def test_fixtures(
     loaded = _load(spec)
     results = run_fixtures(loaded, fixtures_dir)
     if not results:
-        _die(f"{fixtures_dir} has no fixture folders")
+        _die(f"{fixtures_dir} has no fixture folders and no *.variants.yaml files")
     for result in results:
         if result.ok:
             typer.echo(f"ok    {result.name} ({result.expected} expectations)")

@@ -30,10 +30,22 @@ def _contains(module, pattern, node, depth: int = 3) -> bool:
     if depth <= 0:
         return False
     for name in module.walk(node):
-        if isinstance(name, (cst.Name, cst.Attribute)):
+        if isinstance(name, (cst.Name, cst.Attribute)) and not _is_store(module, name):
             for value in effective_values(module, name):
                 if value is not name and _contains(module, pattern, value, depth - 1):
                     return True
+    return False
+
+
+def _is_store(module, node) -> bool:
+    """Whether a name is (part of) an assignment target rather than a read."""
+    for ancestor in module.ancestors(node):
+        if isinstance(ancestor, (cst.AssignTarget, cst.CompFor)):
+            return True
+        if isinstance(ancestor, (cst.AugAssign, cst.AnnAssign)):
+            return ancestor.target is node or any(n is node for n in module.walk(ancestor.target))
+        if isinstance(ancestor, cst.BaseStatement):
+            return False
     return False
 
 
@@ -41,6 +53,8 @@ def _assigned_name(module, node) -> list[tuple[str, cst.CSTNode]]:
     """(name, statement) pairs: what a selection is stored in."""
     if isinstance(node, cst.IfExp):
         parent = module.parent(node)
+        while isinstance(parent, (cst.BaseExpression, cst.Arg, cst.Element, cst.Index, cst.SubscriptElement)):
+            parent = module.parent(parent)  # (a if c else b).to(device): the statement stores it
         if isinstance(parent, (cst.Assign, cst.AnnAssign)):
             targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) else [parent.target]
             return [(access_path(t), parent) for t in targets if access_path(t)]

@@ -2,7 +2,10 @@
 
 `inside` restricts matches to nodes enclosed by a match of another pattern (semgrep's
 `pattern-inside`), `scope` to defs whose qualified names match globs, `mentions` to matches whose
-code contains a regex. With `negate: true` the check passes when nothing matches.
+code contains a regex. With `follow: true` sub-expressions match through locals and one-line
+helpers (`ps = [p for p in m.parameters() if p.requires_grad]; AdamW(ps)` matches
+`$O([$P for $P in ... if $P.requires_grad])`). With `negate: true` the check passes when nothing
+matches. Matches in code no path reaches do not count.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from leveraudit.checks.base import (
     pattern_words,
     to_evidence,
 )
-from leveraudit.extract.pattern import compile_pattern, find_any
+from leveraudit.extract.pattern import compile_pattern, find_any, resolving
 
 
 class PatternKind(CheckKind):
@@ -44,17 +47,20 @@ class PatternKind(CheckKind):
             roots = [node for node, _ in find_any([compile_pattern(check.inside)], module.tree, module)]
         regex = re.compile(check.mentions) if check.mentions else None
         facts, seen = [], set()
-        for root in roots:
-            for node, _ in find_any(patterns, root, module):
-                if id(node) in seen:
-                    continue
-                seen.add(id(node))
-                if check.scope and not module.is_inside(node, check.scope):
-                    continue
-                if regex is not None and not regex.search(module.code(node)):
-                    continue
-                status = FAIL if check.negate else PASS
-                facts.append(evidence_for(module, node, status, L(f"`{module.snippet(node, 100)}`")))
+        with resolving(module.resolver() if check.follow else None):
+            matches = [node for root in roots for node, _ in find_any(patterns, root, module)]
+        for node in matches:
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if check.scope and not module.is_inside(node, check.scope):
+                continue
+            if regex is not None and not regex.search(module.code(node)):
+                continue
+            if not module.is_live(node):
+                continue
+            status = FAIL if check.negate else PASS
+            facts.append(evidence_for(module, node, status, L(f"`{module.snippet(node, 100)}`")))
         return facts
 
     def evaluate(self, check, facts, ctx):

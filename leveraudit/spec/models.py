@@ -260,6 +260,8 @@ class PatternCheck(EveryCheck):
     scope: Names | None = Field(default=None, description="qualified-name globs of enclosing defs")
     mentions: str | None = Field(default=None, description="regex the matched code must contain")
     negate: bool = Field(default=False, description="pass when nothing matches")
+    follow: bool = Field(default=False, description="match through locals and one-line helpers "
+                                                    "(`ps = [...]; AdamW(ps)` matches `$O([...])`)")
 
 
 
