@@ -241,19 +241,25 @@ def single_return(function: cst.FunctionDef) -> cst.BaseExpression | None:
 
 
 def class_attribute_assignments(module, owner: cst.ClassDef, name: str) -> list[tuple[cst.CSTNode, cst.BaseExpression]]:
-    """Every `self.<name> = value` in the methods of a class, in source order."""
-    found = []
-    for statement in owner.body.body:
-        if not isinstance(statement, cst.FunctionDef):
-            continue
-        for node in module.walk(statement.body):
-            if isinstance(node, cst.Assign):
-                for target in node.targets:
-                    if access_path(target.target) == f"self.{name}":
-                        found.append((node, node.value))
-            elif isinstance(node, cst.AnnAssign) and node.value is not None and access_path(node.target) == f"self.{name}":
-                found.append((node, node.value))
-    return found
+    """Every `self.<name> = value` in the methods of a class, in source order (indexed once per class)."""
+    cache = module.analysis_cache.setdefault("self-attributes", {})
+    index = cache.get(id(owner))
+    if index is None:
+        index = cache[id(owner)] = {}
+        for statement in owner.body.body:
+            if not isinstance(statement, cst.FunctionDef):
+                continue
+            for node in module.walk(statement.body):
+                if isinstance(node, cst.Assign):
+                    for target in node.targets:
+                        key = access_path(target.target)
+                        if key.startswith("self.") and key.count(".") == 1:
+                            index.setdefault(key[5:], []).append((node, node.value))
+                elif isinstance(node, cst.AnnAssign) and node.value is not None:
+                    key = access_path(node.target)
+                    if key.startswith("self.") and key.count(".") == 1:
+                        index.setdefault(key[5:], []).append((node, node.value))
+    return index.get(name, [])
 
 
 class _Substitute(cst.CSTTransformer):

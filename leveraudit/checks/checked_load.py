@@ -61,6 +61,26 @@ def _bound_names(module, call) -> tuple[str | None, str | None, str | None]:
     return (None, None, None)
 
 
+def _field_aliases(module, statements, result: str) -> tuple[set[str], set[str]]:
+    """Names bound to `result.missing_keys` / `result.unexpected_keys` (also element-wise)."""
+    found: dict[str, set[str]] = {"missing_keys": set(), "unexpected_keys": set()}
+    for statement in statements:
+        for node in walk(statement, module):
+            if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                continue
+            target, value = node.targets[0].target, node.value
+            pairs = [(target, value)]
+            if isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List)) and \
+                    len(target.elements) == len(value.elements):
+                pairs = [(t.value, v.value) for t, v in zip(target.elements, value.elements)]
+            for name_node, expr in pairs:
+                if isinstance(expr, cst.Attribute) and dotted_name(expr.value) == result and expr.attr.value in found:
+                    name = dotted_name(name_node)
+                    if name:
+                        found[expr.attr.value].add(name)
+    return found["missing_keys"], found["unexpected_keys"]
+
+
 def _reported(module, statements, names: set[str]) -> bool:
     for statement in statements:
         for node in walk(statement, module):
@@ -177,6 +197,10 @@ class CheckedLoadKind(CheckKind):
         statements = _following_statements(module, call)
         missing_names = {n for n in (missing,) if n} | ({"missing_keys"} if result else set())
         unexpected_names = {n for n in (unexpected,) if n} | ({"unexpected_keys"} if result else set())
+        if result:  # missing, unexpected = result.missing_keys, result.unexpected_keys
+            more_missing, more_unexpected = _field_aliases(module, statements, result)
+            missing_names |= more_missing
+            unexpected_names |= more_unexpected
         if result:
             missing_names.add(result)
         have = {

@@ -98,6 +98,7 @@ class ParsedModule:
         self._positions: Any = None
         self._qualnames: dict[int, str] = {}
         self._models: dict[int, Any] = {}
+        self.analysis_cache: dict[str, Any] = {}  # per-file memo of the analysis layer (class indexes, ...)
         tree.visit(_Indexer(self))
         self.constants = self._module_constants()
 
