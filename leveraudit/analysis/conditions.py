@@ -93,6 +93,7 @@ class Assumption:
             self.patterns.append((negated, True) if negated is not None else (canonical(pattern), truth))
         self.resolver = resolver
         self.numeric = [_numeric_comparison(p) if truth else None for p, truth in self.patterns]
+        self._memo: dict[int, bool | None] = {}  # id(test) -> truth; edges and guard sites ask about the same tests
 
     # -- atoms ------------------------------------------------------------------------------
     def atom(self, expr: cst.BaseExpression) -> bool | None:
@@ -136,10 +137,16 @@ class Assumption:
                 verdict = readings.pop()
         return verdict
 
+    def truth(self, test: cst.BaseExpression) -> bool | None:
+        key = id(test)
+        if key not in self._memo:
+            self._memo[key] = self.value(test)
+        return self._memo[key]
+
     def feasible(self, test: cst.BaseExpression, polarity: bool) -> bool:
-        verdict = self.value(test)
+        verdict = self.truth(test)
         return verdict is None or verdict == polarity
 
     def mentions(self, test: cst.BaseExpression) -> bool:
         """Whether the test decides the assumption at all (a guard site)."""
-        return self.value(test) is not None
+        return self.truth(test) is not None

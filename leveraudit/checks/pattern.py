@@ -47,8 +47,9 @@ class PatternKind(CheckKind):
             roots = [node for node, _ in find_any([compile_pattern(check.inside)], module.tree, module)]
         regex = re.compile(check.mentions) if check.mentions else None
         facts, seen = [], set()
+        accept = (lambda node: module.is_inside(node, check.scope)) if check.scope else None
         with resolving(module.resolver() if check.follow else None):
-            matches = [node for root in roots for node, _ in find_any(patterns, root, module)]
+            matches = [node for root in roots for node, _ in find_any(patterns, root, module, accept=accept)]
         for node in matches:
             if id(node) in seen:
                 continue

@@ -36,41 +36,83 @@ class _LineCodegenState(PositionProvidingCodegenState):
             self.line += value.count("\n")
 
 
-class _Indexer(cst.CSTVisitor):
-    def __init__(self, module: "ParsedModule") -> None:
-        self.m = module
-        self.stack: list[cst.CSTNode] = []
+# Children in source order. Dataclass field order is source order for most nodes; these differ.
+_SOURCE_ORDER = {
+    cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
+    cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
+    cst.IfExp: ("body", "test", "orelse"),
+    cst.Arg: ("keyword", "value"),
+    cst.ExceptHandler: ("type", "name", "body"),
+    cst.MatchCase: ("pattern", "guard", "body"),
+    cst.ImportFrom: ("module", "names"),
+}
+# Whitespace, punctuation and operators carry no meaning a check asks about; leaving them out of the
+# index makes every walk shorter. (Operators stay reachable as fields: `node.operator`.)
+_TOKEN_BASES = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline, cst.Comma,
+                cst.Semicolon, cst.AssignEqual, cst.Dot, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket,
+                cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.Colon, cst.ImportStar,
+                cst.BaseBinaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp, cst.BaseAugOp)
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.stack:
-            parent = self.stack[-1]
-            self.m.parents[id(node)] = parent
-            self.m.children.setdefault(id(parent), []).append(node)
-        self.m.order[id(node)] = len(self.m.order)
-        self.m.by_type.setdefault(type(node), []).append(node)
-        self.stack.append(node)
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            self.m.defs.append(node)
-        elif isinstance(node, cst.Call):
-            self.m.calls.append(node)
-        elif isinstance(node, cst.Import):
-            for alias in node.names:
-                full = dotted_name(alias.name)
-                if alias.asname is not None:
-                    self.m.aliases[dotted_name(alias.asname.name)] = full
-                else:
-                    head = full.split(".")[0]
-                    self.m.aliases.setdefault(head, head)
-        elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
-            base = ("." * len(node.relative)) + (dotted_name(node.module) if node.module else "")
-            for alias in node.names:
-                name = dotted_name(alias.name)
-                local = dotted_name(alias.asname.name) if alias.asname is not None else name
-                self.m.aliases[local] = f"{base}.{name}" if base and not base.endswith(".") else f"{base}{name}"
-        return True
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
+def _child_fields(kind: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        import dataclasses
+
+        names = [f.name for f in dataclasses.fields(kind)]
+        fields = _SOURCE_ORDER.get(kind) or tuple(names)
+        fields = tuple(f for f in fields if f in names)
+        _FIELDS[kind] = fields
+    return fields
+
+
+def _index(module: "ParsedModule", tree: cst.Module) -> None:
+    """One iterative pre-order pass: parents, children, order, nodes by type, defs, calls, imports."""
+    parents, children, order, by_type = module.parents, module.children, module.order, module.by_type
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None]] = [(tree, None)]
+    while stack:
+        node, parent = stack.pop()
+        key = id(node)
+        if parent is not None:
+            parents[key] = parent
+            children.setdefault(id(parent), []).append(node)
+        order[key] = len(order)
+        kind = type(node)
+        by_type.setdefault(kind, []).append(node)
+        if kind is cst.FunctionDef or kind is cst.ClassDef:
+            module.defs.append(node)
+        elif kind is cst.Call:
+            module.calls.append(node)
+        elif kind is cst.Import or kind is cst.ImportFrom:
+            _record_import(module, node)
+        below = []
+        for name in _child_fields(kind):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                if not isinstance(value, _TOKEN_BASES):
+                    below.append(value)
+            elif isinstance(value, (list, tuple)):
+                below.extend(v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, _TOKEN_BASES))
+        for child in reversed(below):
+            stack.append((child, node))
+
+
+def _record_import(module: "ParsedModule", node) -> None:
+    if isinstance(node, cst.Import):
+        for alias in node.names:
+            full = dotted_name(alias.name)
+            if alias.asname is not None:
+                module.aliases[dotted_name(alias.asname.name)] = full
+            else:
+                head = full.split(".")[0]
+                module.aliases.setdefault(head, head)
+    elif not isinstance(node.names, cst.ImportStar):
+        base = ("." * len(node.relative)) + (dotted_name(node.module) if node.module else "")
+        for alias in node.names:
+            name = dotted_name(alias.name)
+            local = dotted_name(alias.asname.name) if alias.asname is not None else name
+            module.aliases[local] = f"{base}.{name}" if base and not base.endswith(".") else f"{base}{name}"
 
 
 def dotted_name(node: cst.CSTNode | None) -> str:
@@ -99,7 +141,7 @@ class ParsedModule:
         self._qualnames: dict[int, str] = {}
         self._models: dict[int, Any] = {}
         self.analysis_cache: dict[str, Any] = {}  # per-file memo of the analysis layer (class indexes, ...)
-        tree.visit(_Indexer(self))
+        _index(self, tree)
         self.constants = self._module_constants()
 
     # -- structure ---------------------------------------------------------------------

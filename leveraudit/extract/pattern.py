@@ -361,7 +361,7 @@ def _candidate_types(pattern: cst.CSTNode) -> frozenset | None:
 _FOLLOWED = frozenset({cst.Name, cst.Attribute, cst.Call})
 
 
-def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: bool = False
+def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: bool = False, accept=None
          ) -> Iterator[tuple[cst.CSTNode, Bindings]]:
     """Every node under `root` (root included) with the pattern's shape, in source order. With
     `follow_names` (and a resolver active) names and calls are candidates too: their values may
@@ -379,15 +379,19 @@ def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: boo
                 continue
         elif type(node) not in allowed:
             continue
+        if accept is not None and not accept(node):
+            continue
         bindings = match(pattern, node)
         if bindings is not None:
             yield node, bindings
 
 
-def find_any(patterns: list[cst.CSTNode], root: cst.CSTNode, module=None) -> Iterator[tuple[cst.CSTNode, Bindings]]:
+def find_any(patterns: list[cst.CSTNode], root: cst.CSTNode, module=None, accept=None
+             ) -> Iterator[tuple[cst.CSTNode, Bindings]]:
+    """`find` for alternatives; `accept(node)`, when given, is a cheap test applied before matching."""
     seen: set[int] = set()
     for pattern in patterns:
-        for node, bindings in find(pattern, root, module):
+        for node, bindings in find(pattern, root, module, accept=accept):
             if id(node) not in seen:
                 seen.add(id(node))
                 yield node, bindings
