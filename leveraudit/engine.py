@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from leveraudit.cache import FactCache, analysis_version
 from leveraudit.analysis.programs import compute_scope
+from leveraudit.cache import FactCache, analysis_version
 from leveraudit.checks import KINDS
-from leveraudit.checks.surface_kinds import SurfaceKind
 from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
+from leveraudit.checks.surface_kinds import SurfaceKind
 from leveraudit.extract.cli import CliOption, extract_cli
 from leveraudit.extract.discover import FileRef, GlobSet, Skipped, discover, read_source
 from leveraudit.extract.module import ParseFailure, parse_module
@@ -255,6 +256,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
             if not scope.entries.get(name):
                 diagnostics.append(Diagnostic(path="", line=0, column=0, kind="program",
                                               message=f"program `{name}`: no file matches its entries {', '.join(globs)}"))
+    references = References(root, {ref.rel: ref for ref in discovery.files}) if scope is not None else None
     waivers = {waiver.id: waiver.reason for waiver in spec.waive}
     items = []
     for item in spec.items:
@@ -275,7 +277,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
                 notes = []
             else:
                 outcome, notes = _evaluate_scoped(check, facts[check_id], context, in_scope, unparsable[check_id],
-                                                  check_errors[check_id])
+                                                  check_errors[check_id], references)
             for evidence in outcome.evidence:
                 evidence.fingerprint = evidence_fingerprint(check_id, evidence.path, evidence.code)
             check_results.append(CheckResult(
@@ -308,10 +310,49 @@ def _evaluate(check, facts, context, unparsable, errors) -> Outcome:
     return outcome
 
 
-def _evaluate_scoped(check, facts, context, in_scope: set[str], unparsable, errors):
-    """Decide from the item's programs only; what matches elsewhere becomes notes."""
+class References:
+    """Whether a program refers to a helper function at all (a call, a callback, an import): a
+    word-boundary search of the program's files, so any mention counts and nothing is missed."""
+
+    def __init__(self, root: Path, refs: dict[str, FileRef]) -> None:
+        self.refs = refs
+        self.texts: dict[str, str] = {}
+        self.answers: dict[tuple[str, frozenset], bool] = {}
+        self.console = _console_script_functions(root)
+
+    def _text(self, rel: str) -> str:
+        if rel not in self.texts:
+            source = read_source(self.refs[rel]) if rel in self.refs else None
+            self.texts[rel] = source.text if source is not None and not isinstance(source, Skipped) else ""
+        return self.texts[rel]
+
+    def referenced(self, name: str, files: set[str]) -> bool:
+        key = (name, frozenset(files))
+        if key not in self.answers:
+            word = re.compile(rf"(?<!\w)(?:def\s+)?{re.escape(name)}\b")
+            uses = sum(1 for rel in files for m in word.finditer(self._text(rel)) if not m.group(0).startswith("def"))
+            self.answers[key] = uses > 0 or name in self.console
+        return self.answers[key]
+
+
+def _console_script_functions(root: Path) -> set[str]:
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return set(re.findall(r"=\s*[\"'][\w.]+:(\w+)[\"']", text))
+
+
+def _evaluate_scoped(check, facts, context, in_scope: set[str], unparsable, errors, references=None):
+    """Decide from the item's programs only; what matches elsewhere becomes notes, and so does what
+    sits in a helper function that nothing in the program refers to."""
     inside = [f for f in facts if f["path"] in in_scope]
     outside = [f for f in facts if f["path"] not in in_scope]
+    if references is not None:
+        unused = [f for f in inside if f.get("owner") and not references.referenced(f["owner"], in_scope)]
+        if unused:
+            inside = [f for f in inside if f not in unused]
+            outside += unused
     cli_in = [o for o in context.cli if o.path in in_scope]
     cli_out = [o for o in context.cli if o.path not in in_scope]
     scoped = Context(cli=cli_in, surface=context.surface)
@@ -326,9 +367,10 @@ def _evaluate_scoped(check, facts, context, in_scope: set[str], unparsable, erro
     listed = ", ".join(f"{e.path}:{e.line}" for e in (disagree or other.evidence)[:3])
     what = f"{len(disagree)} disagree" if disagree else "all agree"
     what_zh = f"其中 {len(disagree)} 处结论不同" if disagree else "结论一致"
-    return outcome, [L(f"outside the item's programs (not counted): {len(other.evidence)} place(s) in {len(files)} "
-                       f"file(s); {what}: {listed}",
-                       f"在该项的程序之外（不计入结论）：{len(files)} 个文件中 {len(other.evidence)} 处；{what_zh}：{listed}")]
+    return outcome, [L(f"outside the item's programs or in functions they never use (not counted): "
+                       f"{len(other.evidence)} place(s) in {len(files)} file(s); {what}: {listed}",
+                       f"在该项的程序之外或在程序从不调用的函数中（不计入结论）：{len(files)} 个文件中 "
+                       f"{len(other.evidence)} 处；{what_zh}：{listed}")]
 
 
 def evidence_fingerprint(check_id: str, path: str, code: str) -> str:

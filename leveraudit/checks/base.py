@@ -61,8 +61,12 @@ class Context:
 
 def evidence_for(module: ParsedModule, node, status: str, message: dict[str, str]) -> dict:
     start, end = module.lines(node)
-    return {"path": module.rel, "line": start, "end_line": end, "status": status, "message": message,
+    fact = {"path": module.rel, "line": start, "end_line": end, "status": status, "message": message,
             "code": module.snippet(node)}
+    owner = module.helper_owner(node)
+    if owner:
+        fact["owner"] = owner  # a plain module-level function: counts only if the program refers to it
+    return fact
 
 
 def to_evidence(fact: dict) -> Evidence:

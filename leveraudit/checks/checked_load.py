@@ -9,9 +9,10 @@ is not a checkpoint load and counts neither way. A load passes when it is strict
 * `kept_result`: the result is bound (`missing, unexpected = m.load_state_dict(...)` or
   `result = ...` then `result.missing_keys`);
 * `reports_missing` / `reports_unexpected`: a print, logger, warning or raise after the load
-  mentions the missing / unexpected keys (directly or through a loop over them);
+  mentions the missing / unexpected keys (directly, through a loop over them, or in a helper of
+  the same module that receives them: `_report_mismatch(missing, unexpected)`);
 * `raises_on_missing`: a `raise` under an `if` whose test depends on the missing keys (directly,
-  or through a name computed from them), or an `assert` on them.
+  through a name computed from them, or in such a helper), or an `assert` on them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from leveraudit.checks.base import (
     names_in_glob,
     to_evidence,
 )
-from leveraudit.analysis.model import effective_values
+from leveraudit.analysis.model import effective_values, parameter_names
 from leveraudit.checks.call_kwarg import callee_matches
 from leveraudit.extract.module import dotted_name
 from leveraudit.extract.pattern import mentions, walk
@@ -81,13 +82,40 @@ def _field_aliases(module, statements, result: str) -> tuple[set[str], set[str]]
     return found["missing_keys"], found["unexpected_keys"]
 
 
-def _reported(module, statements, names: set[str]) -> bool:
+def _helper_params(module, call: cst.Call, names: set[str]) -> tuple[cst.FunctionDef | None, set[str]]:
+    """A call of a function of this module (or a method of `self`'s class) that receives one of
+    `names`: the helper and the parameters that receive them."""
+    from leveraudit.checks.guard import _local_callee
+
+    function = module.enclosing_function(call)
+    helper = _local_callee(module, function, call) if function is not None or isinstance(call.func, cst.Name) else None
+    if helper is None or helper is function:
+        return None, set()
+    params = parameter_names(helper)
+    if params and params[0] == "self" and isinstance(call.func, cst.Attribute):
+        params = params[1:]
+    received = set()
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    for param, arg in zip(params, positional):
+        if mentions(arg.value, names, module):
+            received.add(param)
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in params and mentions(arg.value, names, module):
+            received.add(arg.keyword.value)
+    return helper, received
+
+
+def _reported(module, statements, names: set[str], depth: int = 2) -> bool:
     for statement in statements:
         for node in walk(statement, module):
             if isinstance(node, cst.Call):
                 callee = module.resolve(node.func).rsplit(".", 1)[-1]
                 if callee in _REPORTERS and mentions(node, names, module):
                     return True
+                if depth > 0:  # `_report_mismatch(missing, unexpected)`: the helper reports its parameter
+                    helper, received = _helper_params(module, node, names)
+                    if received and _reported(module, [helper.body], received, depth - 1):
+                        return True
             if isinstance(node, cst.Raise) and node.exc is not None and mentions(node.exc, names, module):
                 return True
             if isinstance(node, cst.For) and mentions(node.iter, names, module):
@@ -111,7 +139,7 @@ def _derived(module, statements, names: set[str]) -> set[str]:
     return result
 
 
-def _raises_on(module, statements, names: set[str]) -> bool:
+def _raises_on(module, statements, names: set[str], depth: int = 2) -> bool:
     derived = _derived(module, statements, names)
     for statement in statements:
         for node in walk(statement, module):
@@ -120,6 +148,10 @@ def _raises_on(module, statements, names: set[str]) -> bool:
                     return True
             if isinstance(node, cst.Assert) and mentions(node.test, derived, module):
                 return True
+            if depth > 0 and isinstance(node, cst.Call):
+                helper, received = _helper_params(module, node, derived)
+                if received and _raises_on(module, [helper.body], received, depth - 1):
+                    return True
     return False
 
 

@@ -211,6 +211,19 @@ class ParsedModule:
                 return True
             current = function
 
+    def helper_owner(self, node: cst.CSTNode) -> str | None:
+        """The name of the undecorated module-level function holding `node`, if any (methods,
+        decorated functions such as CLI commands, and nested functions' outers are not helpers)."""
+        outer = None
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, cst.ClassDef):
+                return None
+            if isinstance(ancestor, cst.FunctionDef):
+                outer = ancestor
+        if outer is None or outer.decorators or self.parent(outer) is not self.tree:
+            return None
+        return outer.name.value
+
     def resolver(self):
         from leveraudit.analysis.model import Resolver
 
