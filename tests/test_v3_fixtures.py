@@ -10,7 +10,8 @@ import pytest
 from leveraudit.engine import run_audit
 from tests.conftest import FIXTURES, statuses
 
-BEFORE = {"3.1": "pass", "3.2": "pass", "3.3.1": "partial", "3.3.2": "fail", "3.3.3": "fail",
+# 3.3.2 partial: the empty-query skip exists already, the parameter and filter do not (see expect.yaml)
+BEFORE = {"3.1": "pass", "3.2": "pass", "3.3.1": "partial", "3.3.2": "partial", "3.3.3": "fail",
           "3.4": "pass", "3.5.1": "pass", "3.5.2": "pass"}
 AFTER = {item: "pass" for item in BEFORE}
 

@@ -3,10 +3,13 @@
 Accepts argparse `add_argument` (dest from `dest=` or the first long flag; store_true/store_false/
 store_const defaults; `set_defaults` overrides, also on groups), typer options and arguments
 (`= typer.Option(default, ...)`, `Annotated[T, typer.Option(...)] = default`, `--x/--no-x`) and
-click `@click.option`. Flags compare with `-` and `_` as equals.
+click `@click.option`. Flags compare with `-` and `_` as equals. `help_mentions` (a regex) requires
+the option's help text to say something, e.g. the recommended recipe.
 """
 
 from __future__ import annotations
+
+import re
 
 from leveraudit.checks.base import FAIL, PASS, CheckKind, Context, Evidence, L, Outcome, aggregate, constraint_failures
 from leveraudit.extract.cli import normalize_flag
@@ -47,6 +50,9 @@ class CliOptionKind(CheckKind):
                 if not ok:
                     problems_en.append(f"action is {option.action or 'store'}, expected {wanted}")
                     problems_zh.append(f"action 为 {option.action or 'store'}，应为 {wanted}")
+            if check.help_mentions and not re.search(check.help_mentions, option.help or ""):
+                problems_en.append(f"its help does not say /{check.help_mentions}/ (help: {option.help or 'none'!r})")
+                problems_zh.append(f"帮助文本没有说明 /{check.help_mentions}/（现为 {option.help or '无'!r}）")
             for problem in constraint_failures(check.default, option.default, option.default_known, ctx,
                                                option.program, files):
                 problems_en.append(f"default `{option.default_code}`: {problem['en']}")

@@ -2,7 +2,8 @@
 
 Accepts `x.attr = args.dest`, `x["attr"] = args.dest`, `Cls(attr=args.dest)` and `f(attr=cfg.dest)`
 (any receiver: `args`, `opts`, a config object), and inside a typer/click command function the
-bare parameter: `Cls(attr=dest)`. Values follow locals (`flag = args.dest; trainer.attr = flag`),
+bare parameter: `Cls(attr=dest)`; a literal assigned only under a test of the option
+(`if args.dest: trainer.attr = True`) carries it too. Values follow locals (`flag = args.dest; trainer.attr = flag`),
 and a later write kills an earlier one: `trainer.attr = args.dest` followed by
 `trainer.attr = False` before the trainer is used does not flow, nor does `args.dest = False`
 before the copy. Code no path reaches does not count. The option itself must exist.
@@ -32,8 +33,20 @@ def _carries(module, value: cst.BaseExpression, option: str) -> str | None:
     return None
 
 
+def _under_the_option(module, node, option: str) -> bool:
+    """`if args.option: trainer.option = True`: a literal assigned only under a test of the option."""
+    for ancestor in module.ancestors(node):
+        if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)):
+            return False
+        if isinstance(ancestor, cst.If) and _carries(module, ancestor.test, option) == "attr":
+            return True
+    return False
+
+
 def _carried(module, value: cst.BaseExpression, option: str) -> str | None:
     """How every value the expression may hold here carries the option (None if one does not)."""
+    if module.literal(value)[0] and _under_the_option(module, value, option):
+        return "attr"
     hows = {_carries(module, v, option) if id(v) in module.parents else None for v in effective_values(module, value)}
     return None if None in hows or not hows else sorted(hows)[0]
 

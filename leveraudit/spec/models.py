@@ -124,6 +124,18 @@ class CliOptionCheck(CheckBase):
     flag: str | None = Field(default=None, description="a flag spelling the option must have (- and _ are equivalent)")
     action: str | None = Field(default=None, description="store_true, store_false, store_const, switch, ...")
     default: Constraint | None = None
+    help_mentions: str | None = Field(default=None, description="regex the option's help text must match "
+                                                                "(e.g. that it states the recommended recipe)")
+
+    @field_validator("help_mentions")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"help_mentions is not a valid regex: {exc}") from None
+        return value
 
 
 class ParamCheck(CheckBase):
