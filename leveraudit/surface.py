@@ -15,7 +15,7 @@ import tomllib
 
 from leveraudit.extract.cli import CliOption, extract_cli
 from leveraudit.extract.discover import Skipped, SourceFile, discover, read_source
-from leveraudit.extract.invocations import Invocation, markdown_blocks, parse_shell, shell_lines
+from leveraudit.extract.invocations import Invocation, markdown_parts, shell_invocations
 from leveraudit.extract.module import ParseFailure, parse_module
 
 CLI_MARKERS = ("add_argument", "typer", "click", "Option(")
@@ -116,19 +116,20 @@ class Surface:
         names = set(self.scripts)
         found: list[Invocation] = []
         for source in self.files(scripts):
-            found += parse_shell(source.rel, shell_lines(source.text), names)
+            found += shell_invocations(source.rel, source.text, names)
         for source in self.files(docs):
-            blocks, _ = markdown_blocks(source.text)
-            for block in blocks:
-                found += parse_shell(source.rel, block, names)
+            blocks, _ = markdown_parts(source.text)
+            for first_line, block in blocks:
+                found += shell_invocations(source.rel, block, names, first_line)
         return found
 
     def resolve(self, invocation: Invocation) -> Program | None:
         if invocation.target_kind == "file":
             base = Path(invocation.path).parent
             for candidate in (invocation.target, (base / invocation.target).as_posix()):
-                if (self.root / candidate).is_file():
-                    return Program(candidate, candidate, self.options_in(candidate))
+                inside = self._inside_root(candidate)
+                if inside is not None and (self.root / inside).is_file():
+                    return Program(inside, inside, self.options_in(inside))
             return None
         if invocation.target_kind == "module":
             return self._module_program(invocation.target, f"python -m {invocation.target}")
@@ -142,6 +143,18 @@ class Surface:
                 program.options = [o for o in program.options if o.command == invocation.command]
                 program.label = f"{invocation.target} {invocation.command}"
         return program
+
+    def _inside_root(self, candidate: str) -> str | None:
+        """The root-relative path of a script an invocation names, or None when it lies outside the
+        audited tree (`python /abs/x.py`, `python ../../x.py`): such files are never read."""
+        if Path(candidate).is_absolute():
+            return None
+        root = self.root.resolve()
+        try:
+            resolved = (root / candidate).resolve()
+            return resolved.relative_to(root).as_posix()
+        except (ValueError, OSError, RuntimeError):
+            return None
 
     def _module_program(self, module: str, label: str) -> Program | None:
         base = module.replace(".", "/")

@@ -65,3 +65,65 @@ def test_surface_command_lists_every_option(tmp_path):
     assert trainer["rce_epochs"]["default"] == 5 and trainer["rce_epochs"]["line"] == 212
     table = runner.invoke(app, ["surface", str(root)])
     assert table.exit_code == 0 and "--no_skip_fallback_reward" in table.stdout
+
+
+# -- the shell and Markdown parsers (tree-sitter-bash, markdown-it-py) ------------------------------
+def _flags(invocations):
+    return sorted((i.target, a.flag, a.value, a.line) for i in invocations for a in i.arguments)
+
+
+def test_commands_built_in_strings_arrays_and_bash_c_are_read():
+    from leveraudit.extract.invocations import shell_invocations
+
+    script = (
+        'E=5\n'
+        'CMD="python -m pkg.train --epochs $E"\n'
+        'CMD="$CMD --grpo_epochs 0"\n'
+        'eval $CMD\n'
+        'ARR=(python -m pkg.train --lr 1e-4)\n'
+        '"${ARR[@]}" --warmup "${W:-2}"\n'
+        "bash -c 'python tools/x.py --dry-run'\n"
+    )
+    found = shell_invocations("run.sh", script, set())
+    assert _flags(found) == [("pkg.train", "--epochs", "5", 4), ("pkg.train", "--grpo_epochs", "0", 4),
+                             ("pkg.train", "--lr", "1e-4", 6), ("pkg.train", "--warmup", "2", 6),
+                             ("tools/x.py", "--dry-run", None, 7)]
+
+
+def test_case_arms_give_every_value_a_variable_may_hold():
+    from leveraudit.extract.invocations import shell_invocations
+
+    script = ('case "$1" in\n  fast) G=0 ;;\n  *) G=3 ;;\nesac\n'
+              'if [ -n "$DEBUG" ]; then\n  L=1\nelse\n  L=2\nfi\n'
+              'python -m pkg.train --grpo_epochs "$G" --lr $L\n')
+    values = {(a.flag, a.value) for i in shell_invocations("run.sh", script, set()) for a in i.arguments}
+    assert {("--grpo_epochs", "0"), ("--grpo_epochs", "3"), ("--lr", "1"), ("--lr", "2")} <= values
+
+
+def test_markdown_fences_and_inline_code_come_from_a_real_parser():
+    from leveraudit.extract.invocations import inline_flags, markdown_parts
+
+    text = ("Use `--rce_epochs 5`.\n\n"
+            "~~~bash\n$ python -m pkg.train --a 1\n~~~\n\n"
+            "```python\nparser.add_argument('--not-a-command')\n```\n\n"
+            "    python -m pkg.train --indented\n\n"
+            "- a list with `--grpo_epochs`\n"
+            "```sh\npython -m pkg.train --never-closed\n")
+    blocks, spans = markdown_parts(text)
+    assert [(line, block.strip()) for line, block in blocks] == [(4, "python -m pkg.train --a 1"),
+                                                                 (15, "python -m pkg.train --never-closed")]
+    assert inline_flags(spans) == [("--rce_epochs", 1), ("--grpo_epochs", 13)]
+
+
+def test_invocations_of_files_outside_the_tree_are_not_read(tmp_path):
+    from leveraudit.surface import Surface
+
+    outside = tmp_path / "outside.py"
+    outside.write_text("import argparse\np = argparse.ArgumentParser()\np.add_argument('--secret')\n")
+    root = tmp_path / "tree"
+    (root / "scripts").mkdir(parents=True)
+    (root / "scripts" / "run.sh").write_text(f"python {outside} --secret 1\npython ../outside.py --secret 2\n")
+    surface = Surface(root, [], [])
+    invocations = surface.invocations(["**/*.sh"], [])
+    assert len(invocations) == 2
+    assert [surface.resolve(i) for i in invocations] == [None, None]

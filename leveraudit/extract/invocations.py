@@ -1,24 +1,22 @@
-"""Invocations of programs in shell scripts and Markdown, read as text (never run).
+"""Invocations of programs in shell scripts and Markdown, parsed with real parsers (never run).
 
-Recognised: `python [opts] path/x.py ARGS`, `python -m pkg.mod ARGS`, and console scripts by name
-(`leverplus train ARGS`), across `\\` continuations, with `$VAR` / `${VAR}` / `${VAR:-default}`
-expanded when the script assigns the variable. Markdown: fenced `bash` / `sh` / `shell` / `console` /
-unlabelled blocks (a leading `$ ` prompt is dropped) and `--flags` in inline code.
+Shell is read with tree-sitter-bash, Markdown with markdown-it-py. Recognised: `python [opts]
+path/x.py ARGS`, `python -m pkg.mod ARGS`, and console scripts by name (`leverplus train ARGS`),
+across `\\` continuations; `$VAR` / `${VAR}` / `${VAR:-default}` expanded from the script's
+assignments, with every value a `case` arm or `if` branch may leave; arrays (`CMD=(python ...)`
+run as `"${CMD[@]}"`); commands built in strings and run later (`CMD="python -m x --a 1"`,
+`CMD="$CMD --b 2"`, `eval $CMD`; `bash -c '...'`). Markdown: fenced `bash` / `sh` / `shell` /
+`console` / unlabelled blocks (a leading `$ ` prompt is dropped) and `--flags` in inline code.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
-_ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _PYTHON = re.compile(r"^(?:.*/)?python[0-9.]*$")
 _STOP = {"|", "||", "&&", ";", "&", ">", ">>", "2>", "2>&1", "1>", "<", "|&"}
 _PYTHON_OPTIONS_WITH_VALUE = {"-W", "-X", "-c"}
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
-_INLINE_CODE = re.compile(r"`([^`\n]+)`")
 _FLAG = re.compile(r"(?<![\w-])(--[A-Za-z][A-Za-z0-9_-]*)")
 
 
@@ -40,61 +38,223 @@ class Invocation:
     text: str = ""
 
 
-def _expand(text: str, variables: dict[str, str]) -> str:
-    def replace(match: re.Match) -> str:
-        name = match.group(1) or match.group(3)
-        if name in variables:
-            return variables[name]
-        if match.group(2) is not None:
-            return match.group(2)
-        return match.group(0)
-    return _VAR.sub(replace, text)
+_SHELL_INFOS = {"", "bash", "sh", "shell", "console", "zsh", "shell-session"}
+_MAX_ALTERNATIVES = 8  # values a variable may hold (case arms, if branches), and command spellings tried
+_MAX_DEPTH = 64  # nesting of shell constructs (and of eval / bash -c) followed
 
 
-def _logical_lines(lines: list[tuple[int, str]]):
-    """Join `\\` continuations; yield (first line, [(line, text), ...])."""
-    buffer: list[tuple[int, str]] = []
-    for number, text in lines:
-        stripped = text.rstrip()
-        if stripped.endswith("\\"):
-            buffer.append((number, stripped[:-1]))
-            continue
-        buffer.append((number, stripped))
-        yield buffer[0][0], buffer
-        buffer = []
-    if buffer:
-        yield buffer[0][0], buffer
+def _parser():
+    global _PARSER
+    if _PARSER is None:
+        import tree_sitter_bash
+        from tree_sitter import Language, Parser
+
+        _PARSER = Parser(Language(tree_sitter_bash.language()))
+    return _PARSER
 
 
-def parse_shell(path: str, lines: list[tuple[int, str]], scripts: set[str]) -> list[Invocation]:
-    variables: dict[str, str] = {}
-    found = []
-    for first, parts in _logical_lines(lines):
-        joined = " ".join(text for _, text in parts).strip()
-        if not joined or joined.startswith("#"):
-            continue
-        try:
-            whole = shlex.split(_expand(joined, variables), comments=True)
-        except ValueError:
-            whole = []
-        if whole and whole[0] == "export":
-            whole = whole[1:]
-        if len(whole) == 1 and _ASSIGN.match(whole[0]):  # NAME=value alone on its line
-            name, _, value = whole[0].partition("=")
-            variables[name] = value
-            continue
-        tokens: list[tuple[str, int]] = []
-        for number, text in parts:
-            try:
-                words = shlex.split(_expand(text, variables), comments=True)
-            except ValueError:
-                words = _expand(text, variables).split()
-            tokens += [(word, number) for word in words]
-        invocation = _invocation(path, first, tokens, scripts)
-        if invocation is not None:
-            invocation.text = joined
-            found.append(invocation)
-    return found
+_PARSER = None
+
+
+def _product(choices: list[list[list[str]]]) -> list[list[str]]:
+    combos: list[list[str]] = [[]]
+    for options in choices:
+        combos = [c + o for c in combos for o in options][:_MAX_ALTERNATIVES]
+    return combos
+
+
+class _Shell:
+    """Reads a shell script as tree-sitter-bash parses it, following variables (assignments,
+    `case` arms and `if` branches as alternatives, arrays), and commands built in strings and run
+    later (`eval $CMD`, `"${CMD[@]}"`, `bash -c '...'`). Nothing is executed."""
+
+    def __init__(self, path: str, scripts: set[str], first_line: int) -> None:
+        self.path, self.scripts, self.first_line = path, scripts, first_line
+        self.variables: dict[str, list[list[str]]] = {}  # name -> alternatives, each a list of words
+        self.found: list[Invocation] = []
+        self.seen: set[tuple] = set()
+
+    def line(self, node) -> int:
+        return node.start_point[0] + self.first_line
+
+    # -- values -------------------------------------------------------------------------------
+    def _var(self, name: str, default: str | None = None) -> list[list[str]] | None:
+        if name in self.variables:
+            return self.variables[name]
+        return [default.split()] if default is not None else None
+
+    def texts(self, node, depth: int = 0) -> list[str]:
+        """Alternatives for what a word-like node stands for, without word splitting."""
+        kind = node.type
+        raw = node.text.decode("utf-8", "replace")
+        if depth > _MAX_DEPTH:
+            return [raw]
+        if kind == "raw_string":
+            return [raw[1:-1]]
+        if kind in ("string", "concatenation"):
+            parts: list[list[str]] = []
+            for child in node.children:
+                if child.type == '"':
+                    continue
+                parts.append(self.texts(child, depth + 1))
+            combos = [""]
+            for options in parts:
+                combos = [c + o for c in combos for o in options][:_MAX_ALTERNATIVES]
+            return combos
+        if kind in ("simple_expansion", "expansion"):
+            values = self._expansion(node)
+            return [" ".join(v) for v in values] if values is not None else [raw]
+        return [raw]
+
+    def _expansion(self, node) -> list[list[str]] | None:
+        names = [c for c in node.named_children if c.type in ("variable_name", "subscript")]
+        if not names:
+            return None
+        target = names[0]
+        if target.type == "subscript":
+            target = next((c for c in target.named_children if c.type == "variable_name"), target)
+        name = target.text.decode("utf-8", "replace")
+        default = None
+        kids = list(node.children)
+        for index, child in enumerate(kids):
+            if child.type in (":-", "-", ":=", "="):
+                rest = kids[index + 1:-1] if kids and kids[-1].type == "}" else kids[index + 1:]
+                default = "".join(self.texts(r)[0] for r in rest)
+        return self._var(name, default)
+
+    def words(self, node) -> list[list[str]]:
+        """Alternatives for the words an argument node becomes (unquoted expansions split)."""
+        if node.type in ("simple_expansion", "expansion"):
+            values = self._expansion(node)
+            if values is not None:
+                return [[w for word in v for w in word.split()] for v in values]
+        if node.type == "string":
+            inner = [c for c in node.named_children]
+            if len(inner) == 1 and inner[0].type == "expansion" and b"[@]" in inner[0].text:
+                values = self._expansion(inner[0])  # "${CMD[@]}": the array's words
+                if values is not None:
+                    return values
+        return [[text] for text in self.texts(node)]
+
+    def assign(self, node, into: dict[str, list[list[str]]]) -> None:
+        name_node = node.child_by_field_name("name")
+        value = node.child_by_field_name("value")
+        if name_node is None:
+            return
+        name = name_node.text.decode("utf-8", "replace")
+        if value is None:
+            into[name] = [[""]]
+        elif value.type == "array":
+            into[name] = _product([self.words(c) for c in value.named_children])
+        else:
+            into[name] = [[text] for text in self.texts(value)]
+
+    # -- statements ---------------------------------------------------------------------------
+    def run(self, node, depth: int = 0) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        kind = node.type
+        if kind == "variable_assignment":
+            self.assign(node, self.variables)
+        elif kind == "declaration_command":
+            for child in node.named_children:
+                if child.type == "variable_assignment":
+                    self.assign(child, self.variables)
+        elif kind == "command":
+            self.command(node, depth)
+        elif kind in ("case_statement", "if_statement"):
+            self.branches(node, depth)
+        elif kind == "comment":
+            return
+        else:
+            for child in node.named_children:
+                self.run(child, depth + 1)
+
+    def branches(self, node, depth: int) -> None:
+        """Each arm runs from the same state; afterwards a variable may hold what any arm left."""
+        arms = [c for c in node.named_children if c.type in ("case_item", "elif_clause", "else_clause")]
+        before = dict(self.variables)
+        outcomes = [dict(before)]  # no arm taken
+        if node.type == "if_statement":  # the `then` part: statements that are direct children
+            self.variables = dict(before)
+            for child in node.named_children:
+                if child.type not in ("elif_clause", "else_clause") and child is not node.named_children[0]:
+                    self.run(child, depth + 1)
+            outcomes.append(self.variables)
+        for arm in arms:
+            self.variables = dict(before)
+            for child in arm.named_children:
+                self.run(child, depth + 1)
+            outcomes.append(self.variables)
+        merged: dict[str, list[list[str]]] = {}
+        for outcome in outcomes:
+            for name, values in outcome.items():
+                known = merged.setdefault(name, [])
+                known += [v for v in values if v not in known]
+                del known[_MAX_ALTERNATIVES:]
+        self.variables = merged
+
+    def command(self, node, depth: int) -> None:
+        parts = []  # per argument: alternatives, each a list of (word, line)
+        for child in node.named_children:
+            if child.type == "variable_assignment":
+                continue  # `ENV=1 python ...`: an environment prefix
+            if child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+                break
+            target = child.named_children[0] if child.type == "command_name" and child.named_children else child
+            line = self.line(child)
+            parts.append([[(word, line) for word in alternative] for alternative in self.words(target)])
+        for tokens in _product(parts):
+            self.dispatch([word for word, _ in tokens], tokens, self.line(node), depth)
+
+    def dispatch(self, words: list[str], tokens, line: int, depth: int) -> None:
+        if not words:
+            return
+        head = words[0].rsplit("/", 1)[-1]
+        if head == "eval":
+            self.nested(" ".join(words[1:]), line, depth)
+            return
+        if head in ("bash", "sh", "zsh") and "-c" in words[1:-1]:
+            self.nested(words[words.index("-c", 1) + 1], line, depth)
+            return
+        invocation = _invocation(self.path, line, tokens, self.scripts)
+        if invocation is None:
+            return
+        invocation.text = " ".join(words)
+        key = (invocation.target, invocation.command, tuple((a.flag, a.value) for a in invocation.arguments))
+        if key not in self.seen:
+            self.seen.add(key)
+            self.found.append(invocation)
+
+    def nested(self, text: str, line: int, depth: int) -> None:
+        """A command held in a string (`eval`, `bash -c`): parsed as shell in its own right, with the
+        variables known here; its lines are the line of the command that runs it."""
+        if depth > _MAX_DEPTH:
+            return
+        inner = _Shell(self.path, self.scripts, line)
+        inner.variables = dict(self.variables)
+        inner.first_line = line
+        tree = _parser().parse(text.encode("utf-8"))
+        inner.run(tree.root_node, depth + 1)
+        for invocation in inner.found:
+            invocation.line = line
+            for argument in invocation.arguments:
+                argument.line = line
+            key = (invocation.target, invocation.command, tuple((a.flag, a.value) for a in invocation.arguments))
+            if key not in self.seen:
+                self.seen.add(key)
+                self.found.append(invocation)
+
+
+def shell_invocations(path: str, text: str, scripts: set[str], first_line: int = 1) -> list[Invocation]:
+    """Invocations of the repository's programs in a shell script (or a fenced block)."""
+    shell = _Shell(path, scripts, first_line)
+    try:
+        tree = _parser().parse(text.encode("utf-8", "replace"))
+    except (ValueError, RecursionError, MemoryError):
+        return []
+    shell.run(tree.root_node)
+    return shell.found
 
 
 def _invocation(path: str, first: int, tokens: list[tuple[str, int]], scripts: set[str]) -> Invocation | None:
@@ -142,36 +302,42 @@ def _with_arguments(invocation: Invocation, tokens: list[tuple[str, int]]) -> In
     return invocation
 
 
-def shell_lines(text: str) -> list[tuple[int, str]]:
-    return list(enumerate(text.splitlines(), start=1))
+_MARKDOWN = None
 
 
-def markdown_blocks(text: str) -> tuple[list[list[tuple[int, str]]], list[tuple[int, str]]]:
-    """(fenced shell blocks as numbered lines, prose lines outside fences)."""
-    blocks, prose, current, fence = [], [], None, None
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = _FENCE.match(line)
-        if fence is None and match:
-            fence = match.group(2)
-            current = [] if match.group(3).lower() in ("", "bash", "sh", "shell", "console", "zsh") else None
-            continue
-        if fence is not None and line.strip().startswith(fence[0] * 3):
-            if current is not None:
-                blocks.append(current)
-            fence, current = None, None
-            continue
-        if fence is not None:
-            if current is not None:
-                current.append((number, re.sub(r"^\s*\$\s+", "", line)))
-        else:
-            prose.append((number, line))
-    return blocks, prose
+def _markdown():
+    global _MARKDOWN
+    if _MARKDOWN is None:
+        from markdown_it import MarkdownIt
+
+        _MARKDOWN = MarkdownIt("commonmark")
+    return _MARKDOWN
 
 
-def inline_flags(prose: list[tuple[int, str]]) -> list[tuple[str, int]]:
+def markdown_parts(text: str) -> tuple[list[tuple[int, str]], list[tuple[str, int]]]:
+    """(fenced shell blocks as (first content line, text), inline code spans as (code, line)),
+    read with markdown-it-py: fences that never close, nested lists and HTML are its problem."""
+    try:
+        tokens = _markdown().parse(text)
+    except (ValueError, RecursionError, MemoryError):
+        return [], []
+    lines = text.splitlines()
+    blocks, spans = [], []
+    for token in tokens:
+        if token.type == "fence" and token.map:
+            info = (token.info or "").strip().split()
+            if (info[0].lower() if info else "") in _SHELL_INFOS:
+                content = "\n".join(re.sub(r"^\s*\$\s+", "", line) for line in token.content.splitlines())
+                blocks.append((token.map[0] + 2, content))
+        elif token.type == "inline" and token.map and token.children:
+            for child in token.children:
+                if child.type == "code_inline":
+                    line = next((n + 1 for n in range(token.map[0], token.map[1])
+                                 if n < len(lines) and child.content in lines[n]), token.map[0] + 1)
+                    spans.append((child.content, line))
+    return blocks, spans
+
+
+def inline_flags(spans: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """`--flags` written in inline code spans of prose, with their lines."""
-    found = []
-    for number, line in prose:
-        for span in _INLINE_CODE.findall(line):
-            found += [(flag, number) for flag in _FLAG.findall(span)]
-    return found
+    return [(flag, line) for code, line in spans for flag in _FLAG.findall(code)]
