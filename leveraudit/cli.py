@@ -81,7 +81,7 @@ def check(
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where per-file facts are cached (default: the user cache).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the fact cache.")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parser processes (default: CPU count).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Terminal: show passing evidence too.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passing evidence too, and what was read, parsed and analysed.")] = False,
     baseline: Annotated[Optional[Path], typer.Option("--baseline", help="A JSON report to compare with: fail only on what got worse.")] = None,
     changed_since: Annotated[Optional[str], typer.Option("--changed-since", help="Show evidence only in files changed since this git revision (items are still evaluated whole).")] = None,
 ) -> None:
@@ -123,6 +123,10 @@ def check(
             sys.stdout.write(text)
     if output:
         typer.echo(f"wrote {output} ({report.summary.pass_}/{report.summary.items} items pass)", err=True)
+    if verbose:
+        typer.echo(f"leveraudit: {stats.files} files, {stats.read} read, {stats.parsed} parsed "
+                   f"({stats.cached} from the cache), {stats.functions} functions analysed "
+                   f"(control and data flow, only where a check needed it)", err=True)
     if report.baseline is not None:
         found = report.baseline["regressions"]
         typer.echo(f"baseline {baseline}: {len(found)} regression(s)" + "".join(

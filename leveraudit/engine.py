@@ -46,6 +46,7 @@ class AuditStats:
     parsed: int = 0
     cached: int = 0
     skipped: int = 0
+    functions: int = 0  # functions (and module bodies) whose control and data flow were analysed
 
 
 def spec_fingerprint(spec: Spec) -> str:
@@ -68,7 +69,8 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
             errors[check_id] = "code too deeply nested to analyse"
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others' results
             errors[check_id] = f"internal error in {check.kind}: {type(exc).__name__}: {exc}"
-    result: dict = {"facts": facts, "check_errors": errors, "suppressions": find_suppressions(text)}
+    result: dict = {"facts": facts, "check_errors": errors, "suppressions": find_suppressions(text),
+                    "analysed": module.analysed_functions()}
     if cli:
         try:
             result["cli"] = [o.to_json() for o in extract_cli(module)]
@@ -217,6 +219,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
         cache.put(_cache_key(plan), results[plan.ref.rel])
     index.save()
     stats.parsed = len(todo)
+    stats.functions = sum(results[p.ref.rel].get("analysed", 0) for p in todo if p.ref.rel in results)
 
     diagnostics = [Diagnostic(path=s.rel, line=0, column=0, kind="skipped", message=s.reason) for s in skipped]
     cli: list[CliOption] = []

@@ -199,6 +199,9 @@ class ParsedModule:
             model = self._models[key] = FunctionModel(self, function)
         return model
 
+    def analysed_functions(self) -> int:
+        return len(self._models)
+
     def is_live(self, node: cst.CSTNode) -> bool:
         """False for code no path reaches (after a `return`, under `if False:`), in its function and
         in every enclosing function up to the module."""
