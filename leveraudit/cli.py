@@ -1,11 +1,13 @@
 """`leveraudit`: check a codebase against a plan's spec; exit code gates pull requests.
 
-Exit codes: 0 the gate passes, 1 the gate fails, 2 the spec, root or arguments are unusable.
+Exit codes: 0 the gate passes, 1 the gate fails, 2 the spec, root, arguments or a file are unusable,
+3 internal error.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -21,7 +23,8 @@ from leveraudit.spec import CHECK_KINDS, Spec, SpecError, load_spec
 app = typer.Typer(
     name="leveraudit",
     help="Audit code against a plan's requirements (a YAML spec), statically with libcst.\n\n"
-         "Exit codes: 0 gate passes · 1 gate fails · 2 unusable spec, root or arguments.",
+         "Exit codes: 0 gate passes · 1 gate fails · 2 unusable spec, root, arguments or files · 3 internal "
+         "error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -303,11 +306,22 @@ def version() -> None:
 
 
 def main() -> None:
+    """Exit codes: 0 ok · 1 gate failed (for `test`: an expectation failed) · 2 unusable input, including
+    files that cannot be read or written · 3 internal error (the traceback only with -v / --verbose)."""
     try:
         app()
     except KeyboardInterrupt:
         typer.echo("leveraudit: interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:  # a missing folder for -o, a full disk, a permission: the user's to fix
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        typer.echo(f"leveraudit: error: cannot use{where}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback, unless asked for
+        if "-v" in sys.argv or "--verbose" in sys.argv or os.environ.get("LEVERAUDIT_DEBUG"):
+            raise
+        typer.echo(f"leveraudit: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

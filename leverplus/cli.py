@@ -20,6 +20,17 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _checkpoint(path: Path) -> dict:
+    """A checkpoint loaded safely (weights only), or one line and exit 2."""
+    from leverplus.train import load_checkpoint
+
+    try:
+        return load_checkpoint(path)
+    except ValueError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc
+
+
 def _world_from(data_dir: Path):
     import json
 
@@ -185,7 +196,7 @@ def generate_rl_data_command(
     matrix = world.embeddings if matrix is None else matrix
     scorer = None
     if sft_ckpt is not None:
-        payload = torch.load(sft_ckpt, map_location="cpu", weights_only=False)
+        payload = _checkpoint(sft_ckpt)
         try:
             selector = PointerSelector(SelectorConfig.from_dict(payload["selector_config"]))
             load_sft_weights(selector, payload["model"], max_missing_fraction, log=lambda m: console.print(m, highlight=False))
@@ -250,7 +261,7 @@ def evaluate(
     selectors = {"random": random_selector(seed), "similarity": similarity_selector(world.embeddings)}
     for name, path in (("sft", sft_ckpt), ("v3", v3_ckpt)):
         if path is not None:
-            selectors[name] = model_selector(model_from_checkpoint(torch.load(path, map_location="cpu", weights_only=False)),
+            selectors[name] = model_selector(model_from_checkpoint(_checkpoint(path)),
                                              world.embeddings)
     progress, advance = _progress(len(selectors) * len(shot_list), "evaluating")
     with progress:

@@ -303,7 +303,7 @@ class GRPOTrainer:
 
     def resume(self, path: str | Path) -> None:
         """Continue an interrupted run from its last checkpoint: model, optimizer, schedule, RNG state."""
-        payload = torch.load(path, map_location=self.device, weights_only=False)
+        payload = load_checkpoint(path, map_location=self.device)
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: not a leverplus checkpoint")
         self.model.load_state_dict(payload["model"])
@@ -324,9 +324,27 @@ class GRPOTrainer:
 
     def load_sft_checkpoint(self, path: str | Path) -> None:
         """Start from SFT weights; raises when the checkpoint leaves parameters unloaded."""
-        payload = torch.load(path, map_location=self.device, weights_only=False)
-        state_dict = payload.get("model", payload) if isinstance(payload, dict) else payload
+        payload = load_checkpoint(path, map_location=self.device)
+        state_dict = payload.get("model", payload)
         load_sft_weights(self.model, state_dict, self.config.max_missing_fraction, log=self.reporter.log)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """A leverplus checkpoint, loaded with `weights_only=True`: tensors, numbers, strings and
+    containers only, so a crafted file cannot run code. Anything else is refused in one line."""
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such checkpoint") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not a checkpoint") from None
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError, a zip error, a truncated file: all one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a loadable checkpoint (only weights are accepted, nothing that runs code): "
+                         f"{first[:200]}") from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path}: not a checkpoint (expected a dict, found {type(payload).__name__})")
+    return payload
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:

@@ -6,10 +6,11 @@ import fnmatch
 import hashlib
 import os
 import re
+import stat as statmod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024  # libcst needs about 10 s for a 1 MB file; larger sources are generated data
 ALWAYS_SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 
@@ -127,19 +128,53 @@ class GitIgnore:
         return result
 
 
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def _declared_encoding(data: bytes) -> str:
+    """PEP 263: a `# -*- coding: latin-1 -*-` cookie on one of the first two lines (UTF-8 otherwise)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    for line in data.split(b"\n", 2)[:2]:
+        match = _CODING.match(line)
+        if match:
+            return match.group(1).decode("ascii", "replace").lower()
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            break
+    return "utf-8"
+
+
 def read_source(ref: FileRef) -> SourceFile | Skipped:
+    """The file's text, read only if it is still a regular file, and never more than the size cap
+    (a file that grew since discovery, or a device swapped in, cannot make us read without end)."""
     try:
-        data = ref.path.read_bytes()
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        handle = os.open(ref.path, flags)
     except OSError as exc:
         return Skipped(ref.rel, f"cannot read: {exc.strerror}")
+    try:
+        if not statmod.S_ISREG(os.fstat(handle).st_mode):
+            return Skipped(ref.rel, "not a regular file (a FIFO, socket or device is never read)")
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return Skipped(ref.rel, f"cannot read: {exc.strerror}")
+    finally:
+        os.close(handle)
+    if len(data) > MAX_FILE_BYTES:
+        return Skipped(ref.rel, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     digest = hashlib.sha256(data).hexdigest()
     if b"\x00" in data:
         return Skipped(ref.rel, "binary file (NUL byte)")
+    encoding = _declared_encoding(data) if ref.rel.endswith(".py") else "utf-8"
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return Skipped(ref.rel, f"not UTF-8 (byte {exc.start}, line {line})")
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        where = ""
+        if isinstance(exc, UnicodeDecodeError):
+            line = data[: exc.start].count(b"\n") + 1
+            where = f" (byte {exc.start}, line {line})"
+        return Skipped(ref.rel, f"not valid {encoding}{where}")
     return SourceFile(ref.path, ref.rel, text, digest)
 
 
@@ -175,6 +210,9 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
                 stat = path.stat()
             except OSError as exc:
                 result.skipped.append(Skipped(rel, f"cannot stat: {exc.strerror}"))
+                continue
+            if not statmod.S_ISREG(stat.st_mode):
+                result.skipped.append(Skipped(rel, "not a regular file (a FIFO, socket or device is never read)"))
                 continue
             if stat.st_size > MAX_FILE_BYTES:
                 result.skipped.append(Skipped(rel, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({stat.st_size} bytes)"))

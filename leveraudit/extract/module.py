@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -342,7 +343,39 @@ def _number(text: str) -> int | float:
         return float("nan")
 
 
+MAX_NESTING = 100  # brackets open at once; libcst's native parser crashes (SIGSEGV) far deeper
+MAX_OPERATORS = 1000  # binary operators in one logical line; libcst's time grows with the square of the chain
+_NOT_CODE = re.compile(r'[rRbBuUfF]{0,2}("""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*')
+_SHAPE = re.compile(r"[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b")
+
+
+def too_complex(text: str) -> str | None:
+    """Why a source must not reach libcst's parser (nesting it cannot survive, chains it takes minutes
+    over), decided by one scan of the code with strings and comments removed; None when it is fine."""
+    depth = deepest = operators = most = 0
+    for token in _SHAPE.findall(_NOT_CODE.sub(" ", text)):
+        if token in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ")]}":
+            depth = max(depth - 1, 0)
+        elif token == "\n":
+            if depth == 0:
+                most, operators = max(most, operators), 0
+        else:
+            operators += 1
+    most = max(most, operators)
+    if deepest > MAX_NESTING:
+        return f"too deeply nested to analyse ({deepest} brackets open at once; the limit is {MAX_NESTING})"
+    if most > MAX_OPERATORS:
+        return f"expression too long to analyse ({most} operators in one statement; the limit is {MAX_OPERATORS})"
+    return None
+
+
 def parse_module(rel: str, text: str) -> ParsedModule | ParseFailure:
+    reason = too_complex(text)
+    if reason is not None:
+        return ParseFailure(rel, 1, 1, reason)
     try:
         tree = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:

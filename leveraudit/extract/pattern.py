@@ -32,6 +32,11 @@ class PatternError(ValueError):
 
 @lru_cache(maxsize=4096)
 def compile_pattern(text: str) -> cst.CSTNode:
+    from leveraudit.extract.module import too_complex
+
+    reason = too_complex(text)
+    if reason is not None:  # a spec comes from a pull request too
+        raise PatternError(f"pattern {text[:60]!r}...: {reason}")
     source = _METAVAR.sub(lambda m: METAVAR_PREFIX + m.group(1), text.strip())
     try:
         return canonical(cst.parse_expression(source))

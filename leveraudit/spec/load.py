@@ -26,8 +26,20 @@ class _Located:
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
 
 
-def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
-    """Build plain Python values from a composed (safe) YAML node, recording each path's line."""
+MAX_NODES = 50_000  # values built from a spec, aliases expanded: a "billion laughs" stops here
+MAX_DEPTH = 64
+
+
+def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int], budget: list[int] | None = None) -> Any:
+    """Build plain Python values from a composed (safe) YAML node, recording each path's line.
+    Aliases share nodes, so every visit counts against a budget: expansion is bounded."""
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SpecError(f"line {node.start_mark.line + 1}: the spec expands to more than {MAX_NODES} values "
+                        f"(YAML aliases nested too deep?)")
+    if len(path) > MAX_DEPTH:
+        raise SpecError(f"line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
     lines[path] = node.start_mark.line + 1
     if node.tag == "tag:yaml.org,2002:timestamp":
         return node.value  # dates stay text (`date: 2025-12-10`)
@@ -39,11 +51,13 @@ def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
             key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else _scalar(key_node)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise SpecError(f"line {key_node.start_mark.line + 1}: mapping keys must be scalars")
+            if key in result:
+                raise SpecError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
             lines[path + (str(key),)] = key_node.start_mark.line + 1
-            result[key] = _construct(value_node, path + (str(key),), lines)
+            result[key] = _construct(value_node, path + (str(key),), lines, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(child, path + (index,), lines) for index, child in enumerate(node.value)]
+        return [_construct(child, path + (index,), lines, budget) for index, child in enumerate(node.value)]
     return _scalar(node)
 
 
@@ -58,6 +72,8 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 def _load_yaml(text: str, source: str) -> _Located:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise SpecError(f"{source}: YAML nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
