@@ -290,6 +290,20 @@ def test_fixtures(
     raise typer.Exit(0 if passed == len(results) else 1)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"leveraudit {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version,
+                                          is_eager=True)] = False,
+) -> None:
+    """Audit code against a plan's requirements (a YAML spec), statically with libcst."""
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec language (for editor validation)."""

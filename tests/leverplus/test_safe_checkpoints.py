@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import subprocess
 import sys
 
@@ -22,7 +21,7 @@ class _Exploit:
 def _crafted(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "rce_epoch1.pt"
-    torch.save({"format": "x", "model": _Exploit(str(marker))}, path, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    torch.save({"format": "x", "model": _Exploit(str(marker))}, path)
     assert not marker.exists()
     return path, marker
 
