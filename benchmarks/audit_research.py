@@ -13,14 +13,14 @@ with a bare `ast.parse` of the same files.
 from __future__ import annotations
 
 import argparse
-import ast
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from audit_transformers import audit, bare_ast_parse  # noqa: E402 - the shared timing helpers
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -51,24 +51,6 @@ def build_tree(target: Path) -> Path:
     return target
 
 
-def bare_ast_parse(files: list[Path]) -> float:
-    start = time.perf_counter()
-    for path in files:
-        ast.parse(path.read_text(encoding="utf-8"))
-    return time.perf_counter() - start
-
-
-def audit(tree: Path, cache: Path) -> float:
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "leveraudit", "check", "--spec", str(REPO / "rules" / "v3.yaml"),
-                             str(tree), "-f", "json", "-o", str(cache / "report.json"), "--cache-dir", str(cache)],
-                            capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode not in (0, 1):
-        raise SystemExit(result.stderr)
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (the median is shown)")
@@ -78,7 +60,7 @@ def main() -> None:
     lines = sum(p.read_text(encoding="utf-8").count("\n") for p in files)
     bare, cold, warm = [], [], []
     for _ in range(args.repeat):
-        bare.append(bare_ast_parse(files))
+        bare.append(bare_ast_parse(files)[0])
         with tempfile.TemporaryDirectory() as cache_dir:
             cache = Path(cache_dir)
             cold.append(audit(tree, cache))

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from leveraudit.extract.module import dotted_name
+
 ENTRY, RETURN, RAISE = 0, 1, 2
 _EXIT_CALLS = {"sys.exit", "exit", "quit", "os._exit"}
 
@@ -59,15 +61,6 @@ def _is_constant(test: cst.BaseExpression, truth: bool) -> bool:
     return False
 
 
-def _dotted(node: cst.CSTNode) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        left = _dotted(node.value)
-        return f"{left}.{node.attr.value}" if left else ""
-    return ""
-
-
 def terminator(small: cst.BaseSmallStatement) -> str | None:
     if isinstance(small, cst.Return):
         return "return"
@@ -77,7 +70,7 @@ def terminator(small: cst.BaseSmallStatement) -> str | None:
         return "continue"
     if isinstance(small, cst.Break):
         return "break"
-    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) and _dotted(small.value.func) in _EXIT_CALLS:
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) and dotted_name(small.value.func) in _EXIT_CALLS:
         return "raise"
     return None
 
@@ -197,7 +190,7 @@ class CFG:
             head.succ.append((self._block(handler.body, after, ctx), None))
             handlers.append(head.index)
         orelse = self._block(stmt.orelse.body, after, ctx) if stmt.orelse is not None else after
-        catches_all = any(h.type is None or _dotted(h.type) in ("Exception", "BaseException") for h in stmt.handlers)
+        catches_all = any(h.type is None or dotted_name(h.type) in ("Exception", "BaseException") for h in stmt.handlers)
         targets = handlers + ([] if catches_all else list(ctx.handlers))
         body = self._block(stmt.body, orelse, ctx.inner(handlers=targets or list(ctx.handlers)))
         node.succ.append((body, None))

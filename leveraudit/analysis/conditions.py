@@ -22,20 +22,19 @@ import math
 import libcst as cst
 
 from leveraudit.extract.module import literal_value
-from leveraudit.extract.pattern import NEGATE, canonical, match, resolving
+from leveraudit.extract.pattern import canonical, match, resolving
 
 _SETS = {cst.LessThan: "<", cst.LessThanEqual: "<=", cst.GreaterThan: ">", cst.GreaterThanEqual: ">=",
          cst.Equal: "==", cst.NotEqual: "!="}
 
 
 def negation(expr: cst.BaseExpression) -> cst.BaseExpression | None:
-    """`x <= 0` for `x > 0`; None when the negation has no comparison form."""
-    if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
-        target = expr.comparisons[0]
-        negated = NEGATE.get(type(target.operator))
-        if negated is not None:
-            return canonical(cst.Comparison(expr.left, [cst.ComparisonTarget(negated(), target.comparator)]))
-    return None
+    """`x <= 0` for `x > 0` (the matcher's own normal form of `not x > 0`); None when the negation
+    has no comparison form."""
+    if not (isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1):
+        return None
+    negated = canonical(cst.UnaryOperation(cst.Not(), expr))
+    return negated if isinstance(negated, cst.Comparison) else None
 
 
 def _numeric_comparison(expr: cst.CSTNode) -> tuple[cst.BaseExpression, str, float] | None:

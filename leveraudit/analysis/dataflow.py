@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from leveraudit.analysis.cfg import CFG, ENTRY
+from leveraudit.extract.module import dotted_name
 
 MAX_NODES = 4000  # larger functions are not analysed (their names simply do not resolve)
 
@@ -27,13 +28,7 @@ class Definition:
     source: cst.BaseExpression | None = None  # unpack: the whole right-hand side
 
 
-def access_path(node: cst.CSTNode) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        left = access_path(node.value)
-        return f"{left}.{node.attr.value}" if left else ""
-    return ""
+access_path = dotted_name  # "x", "self.skip", "args.freeze": the keys definitions are tracked by
 
 
 def _target_defs(target: cst.BaseExpression, value: cst.BaseExpression | None, node: int, stmt) -> list[Definition]:
