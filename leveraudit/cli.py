@@ -108,6 +108,9 @@ def check(
     except GateError as exc:
         _die(str(exc))
     report, stats = _run_with_progress(run_audit, loaded, root, str(spec_path), cache, jobs)
+    if report.files_scanned == 0:  # a wall of ❌ over nothing would look like a verdict
+        _die(f"no file under {root} matches the spec's include globs ({', '.join(loaded.include)}) "
+             f"once exclude and .gitignore are applied")
     if base is not None:
         report.baseline = {"path": str(baseline), "regressions": regressions(report, base)}
     if changed is not None:

@@ -104,7 +104,8 @@ class Planner:
 
 
 class PlanIndex:
-    """rel -> (size, mtime, digest, relevant checks): a warm run reads only the files that changed."""
+    """rel -> (size, mtime, ctime, inode, digest, relevant checks): a warm run reads only the files that
+    changed. ctime cannot be set by a user, so an edit whose size and mtime were restored is still seen."""
 
     def __init__(self, directory: Path | None, root: Path, fingerprint: str) -> None:
         self.path = None
@@ -120,13 +121,14 @@ class PlanIndex:
 
     def lookup(self, ref: FileRef) -> dict | None:
         entry = self.entries.get(ref.rel)
-        if entry and entry.get("size") == ref.size and entry.get("mtime") == ref.mtime_ns:
+        if entry and entry.get("size") == ref.size and entry.get("mtime") == ref.mtime_ns \
+                and entry.get("change") == list(ref.change):  # an edit with its mtime put back changes ctime
             self.fresh[ref.rel] = entry
             return entry
         return None
 
     def store(self, ref: FileRef, entry: dict) -> None:
-        entry.update(size=ref.size, mtime=ref.mtime_ns)
+        entry.update(size=ref.size, mtime=ref.mtime_ns, change=list(ref.change))
         self.fresh[ref.rel] = entry
 
     def save(self) -> None:

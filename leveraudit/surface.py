@@ -60,7 +60,8 @@ def _ref(root: Path, path: Path):
     from leveraudit.extract.discover import FileRef
 
     stat = path.stat()
-    return FileRef(path, path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns)
+    return FileRef(path, path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns,
+                   (stat.st_ctime_ns, stat.st_ino))
 
 
 class Surface:

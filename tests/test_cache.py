@@ -40,3 +40,23 @@ def test_parallel_parsing_gives_the_same_report(tmp_path, v3_spec):
     parallel, stats = run_audit(v3_spec, root, jobs=2)
     assert stats.parsed >= 12
     assert parallel.model_dump() == serial.model_dump()
+
+
+def test_a_same_size_edit_with_its_mtime_restored_is_seen(tmp_path, v3_spec):
+    import os
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "research_after", root)
+    cache = tmp_path / "cache"
+    before, _ = run_audit(v3_spec, root, cache_dir=cache, jobs=1)
+    assert {i.id: i.status for i in before.items}["3.1"] == "pass"
+    target = root / "lever_lm/workflows/grpo_post_train.py"
+    stat = target.stat()
+    text = target.read_text(encoding="utf-8")
+    edited = text.replace('"--grpo_epochs", type=int, default=0,', '"--grpo_epochs", type=int, default=7,')
+    assert len(edited.encode()) == len(text.encode()) and edited != text
+    target.write_text(edited, encoding="utf-8")
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size and mtime as before
+    after, stats = run_audit(v3_spec, root, cache_dir=cache, jobs=1)
+    assert stats.read >= 1
+    assert {i.id: i.status for i in after.items}["3.1"] == "partial"

@@ -147,3 +147,9 @@ def test_deeply_nested_code_does_not_crash(tmp_path):
     deep = "x = " + "(" * 200 + "1" + ")" * 200 + "\n"
     result = run_check(tmp_path, {"kind": "assigns_key", "key": "mode"}, {"d.py": deep + "c = {}\nc['mode'] = 'file'\n"})
     assert result.status in {"pass", "error"}
+
+
+def test_an_include_that_matches_nothing_is_an_error(tmp_path):
+    root = write_tree(tmp_path / "tree", {"notes.txt": "nothing to audit\n"})
+    result = runner.invoke(app, ["check", "--spec", str(V3), str(root), "--no-cache"])
+    assert result.exit_code == 2 and "matches the spec's include globs" in result.output

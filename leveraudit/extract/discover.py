@@ -22,6 +22,7 @@ class FileRef:
     rel: str
     size: int
     mtime_ns: int
+    change: tuple = ()  # (ctime_ns, inode): restoring an mtime after an edit still changes these
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
             if stat.st_size > MAX_FILE_BYTES:
                 result.skipped.append(Skipped(rel, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({stat.st_size} bytes)"))
                 continue
-            result.files.append(FileRef(path, rel, stat.st_size, stat.st_mtime_ns))
+            result.files.append(FileRef(path, rel, stat.st_size, stat.st_mtime_ns, (stat.st_ctime_ns, stat.st_ino)))
     result.files.sort(key=lambda f: f.rel)
     return result
 
