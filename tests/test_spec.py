@@ -99,3 +99,19 @@ def test_schema_command_prints_a_json_schema_that_accepts_v3():
     jsonschema.validate(yaml.safe_load(V3.read_text(encoding="utf-8")), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"version": 1, "title": "t", "items": [], "bogus": 1}, schema)
+
+
+def test_patterns_and_regexes_are_validated_at_load_with_their_line():
+    import pytest
+
+    from leveraudit.spec import SpecError, parse_spec
+
+    bad_pattern = ("version: 1\ntitle: t\nitems:\n  - id: A\n    title: t\n    priority: high\n    checks:\n"
+                   "      - kind: guard\n        inside: T.train\n        condition: \"$S.n <=\"\n"
+                   "        before: [\"for $E in x: ...\"]\n")
+    with pytest.raises(SpecError, match=r"^<spec>:10: items\[0\]\.checks\[0\]\.condition: pattern does not parse"):
+        parse_spec(bad_pattern)
+    bad_regex = ("version: 1\ntitle: t\nitems:\n  - id: A\n    title: t\n    priority: high\n    checks:\n"
+                 "      - kind: pattern\n        pattern: [\"print(...)\"]\n        mentions: \"(unclosed\"\n")
+    with pytest.raises(SpecError, match=r"^<spec>:10: items\[0\]\.checks\[0\]\.mentions: not a valid regex"):
+        parse_spec(bad_regex)

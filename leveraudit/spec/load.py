@@ -176,12 +176,49 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     if not isinstance(located.value, dict):
         raise SpecError(f"{source}:1: the spec must be a mapping with `version`, `title` and `items`")
     try:
-        return Spec.model_validate(located.value)
+        spec = Spec.model_validate(located.value)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = _format_error(errors[0], located, source)
         more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise SpecError(first + more) from None
+    _check_snippets(spec, located, source)
+    return spec
+
+
+# Fields that hold Python snippets (patterns), per kind; compiled at load so a typo is exit 2 with its
+# line, not a ⛔ at audit time.
+_SNIPPETS = {"guard": ("condition", "before", "after"), "loop_filter": ("condition", "before", "iter"),
+             "branch": ("condition", "then", "else"), "pattern": ("pattern", "inside"), "call_kwarg": ("value",)}
+_REGEXES = {"pattern": ("mentions",)}
+
+
+def _check_snippets(spec: Spec, located: _Located, source: str) -> None:
+    import re
+
+    from leveraudit.extract.pattern import PatternError, compile_pattern
+
+    for i, item in enumerate(spec.items):
+        for j, check in enumerate(item.checks):
+            fields = {name: check.model_dump(by_alias=True).get(name) for name in _SNIPPETS.get(check.kind, ())}
+            if check.kind == "assigns_key" and check.derived_from is not None:
+                fields["derived_from.condition"] = check.derived_from.condition
+            for name, value in fields.items():
+                for text in ([value] if isinstance(value, str) else value or []):
+                    try:
+                        compile_pattern(text)
+                    except PatternError as exc:
+                        loc = ("items", i, "checks", j, *name.split("."))
+                        raise SpecError(f"{source}:{_line_for(loc, located.lines)}: {_describe(loc)}: {exc}") from None
+            for name in _REGEXES.get(check.kind, ()):
+                value = getattr(check, name, None)
+                if value is not None:
+                    try:
+                        re.compile(value)
+                    except re.error as exc:
+                        loc = ("items", i, "checks", j, name)
+                        raise SpecError(f"{source}:{_line_for(loc, located.lines)}: {_describe(loc)}: "
+                                        f"not a valid regex: {exc}") from None
 
 
 def load_spec(path: Path | str) -> Spec:
