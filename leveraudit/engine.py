@@ -289,7 +289,8 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
                 id=check_id, kind=check.kind, level=check.level, status=outcome.status,
                 message=outcome.message, title=check.title.model_dump() if check.title else None,
                 note=check.message.model_dump() if check.message and outcome.status != PASS else None,
-                evidence=sorted(outcome.evidence, key=lambda e: (e.path, e.line, e.message["en"])), notes=notes))
+                evidence=sorted(outcome.evidence, key=lambda e: (e.path, e.line, e.message["en"])), notes=notes,
+                spec_line=spec.check_line(check_id)))
         apply_suppressions(item, check_results, inline, waivers)
         items.append(ItemResult(
             id=item.id, title=item.title.model_dump(), priority=item.priority,

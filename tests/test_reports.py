@@ -97,6 +97,17 @@ def test_sarif_is_valid_against_the_2_1_0_schema(reports, tree):
         assert {r["ruleId"] for r in results if r["level"] == "error"} >= {
             "3.3.1/eval-mode-field", "3.3.2/param", "3.3.3/option", "3.3.3/passed-to-datasets"}
         assert all("partialFingerprints" in r for r in results)
+    # code scanning rejects results without a location: absent requirements point at the spec line
+    rules = [r["id"] for r in document["runs"][0]["tool"]["driver"]["rules"]]
+    for result in results:
+        assert result["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1, result
+        assert rules[result["ruleIndex"]] == result["ruleId"]
+    absent = [r for r in results if r["ruleId"] == "3.3.3/option"]
+    if tree == "research_before":
+        [location] = absent[0]["locations"]
+        spec_text = (REPO / "rules" / "v3.yaml").read_text(encoding="utf-8").splitlines()
+        line = location["physicalLocation"]["region"]["startLine"]
+        assert "kind: cli_option" in spec_text[line - 1] and "3.3.3/option" in spec_text[line]
 
 
 def test_junit_counts_required_failures_only(reports):

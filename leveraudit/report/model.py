@@ -36,6 +36,7 @@ class CheckResult(_Model):
     suppression: dict[str, Any] | None = None
     evidence: list[Any] = Field(default_factory=list)
     notes: list[dict[str, str]] = Field(default_factory=list)  # e.g. matches outside the item's programs
+    spec_line: int = 1  # where the spec defines the check: the location of a requirement with no code
 
 
 class ItemResult(_Model):

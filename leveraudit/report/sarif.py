@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from leveraudit.report.i18n import pick
 from leveraudit.report.model import Report
@@ -14,6 +15,18 @@ def _level(check) -> str:
     if check.level == "advisory" or check.status == "suppressed":
         return "note"
     return "error" if check.status in ("fail", "error") else "warning"
+
+
+def _spec_location(spec: str, line: int) -> dict:
+    location = {"uri": Path(spec).as_posix()}
+    if not Path(spec).is_absolute():
+        location["uriBaseId"] = "SRCROOT"
+    return {"physicalLocation": {"artifactLocation": location, "region": {"startLine": max(line, 1)}}}
+
+
+_SYNTAX_RULE = {"id": "leveraudit/syntax-error", "name": "syntax-error",
+                "shortDescription": {"text": "a file that a check needs does not parse"},
+                "defaultConfiguration": {"level": "error"}}
 
 
 def render_sarif(report: Report, lang: str) -> str:
@@ -41,8 +54,9 @@ def render_sarif(report: Report, lang: str) -> str:
                     "properties": {"item": item.id, "status": check.status}}
             if check.suppression and check.suppression.get("source") == "waive":
                 base["suppressions"] = [{"kind": "external", "justification": check.suppression["reason"]}]
-            if not failing:
+            if not failing:  # an absent requirement: located at the spec line that asks for it
                 results.append({**base, "message": {"text": f"{item.id}: {pick(check.message, lang)}"},
+                                "locations": [_spec_location(report.spec, check.spec_line)],
                                 "partialFingerprints": {"leveraudit/v1": check.id}})
             for evidence in failing:
                 results.append({
@@ -59,7 +73,10 @@ def render_sarif(report: Report, lang: str) -> str:
     for diagnostic in report.diagnostics:
         if diagnostic.kind != "syntax-error":
             continue
-        results.append({"ruleId": "leveraudit/syntax-error", "level": "error",
+        if _SYNTAX_RULE not in rules:
+            rules.append(_SYNTAX_RULE)
+        results.append({"ruleId": "leveraudit/syntax-error", "ruleIndex": rules.index(_SYNTAX_RULE), "level": "error",
+                        "partialFingerprints": {"leveraudit/v1": f"syntax-error:{diagnostic.path}"},
                         "message": {"text": f"does not parse: {diagnostic.message}"},
                         "locations": [{"physicalLocation": {
                             "artifactLocation": {"uri": diagnostic.path, "uriBaseId": "SRCROOT"},

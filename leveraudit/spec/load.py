@@ -183,6 +183,9 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
         more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise SpecError(first + more) from None
     _check_snippets(spec, located, source)
+    for i, item in enumerate(spec.items):
+        for j in range(len(item.checks)):
+            spec._check_lines[item.check_id(j)] = _line_for(("items", i, "checks", j), located.lines)
     return spec
 
 

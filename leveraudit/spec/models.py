@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator, model_validator
 
 Lang = Literal["zh", "en"]
 Level = Literal["required", "advisory"]
@@ -392,6 +392,11 @@ class Spec(Strict):
     programs: dict[str, Program] = Field(default_factory=dict, description="programs by name, for items' `programs`")
     items: list[Item] = Field(min_length=1)
     waive: list[Waiver] = Field(default_factory=list, description="spec-level suppressions, each with a reason")
+    _check_lines: dict[str, int] = PrivateAttr(default_factory=dict)  # check id -> its line in the YAML
+
+    def check_line(self, check_id: str) -> int:
+        """The spec line that defines a check (where a report locates a requirement with no code)."""
+        return self._check_lines.get(check_id, 1)
 
     @model_validator(mode="after")
     def _waivers_name_known_ids(self) -> "Spec":
