@@ -47,6 +47,7 @@ class AuditStats:
     cached: int = 0
     skipped: int = 0
     functions: int = 0  # functions (and module bodies) whose control and data flow were analysed
+    workers: int = 0  # worker processes that parsed (0: parsed in this process)
 
 
 def spec_fingerprint(spec: Spec) -> str:
@@ -206,6 +207,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     total_lines = sum(p.text.count("\n") for p in todo)
     if workers > 1 and len(todo) >= 4 and total_lines > 4000:
+        stats.workers = workers
         with ProcessPoolExecutor(max_workers=workers) as pool:
             outputs = pool.map(_scan_job, jobs_list, chunksize=max(1, len(jobs_list) // (workers * 4)))
             for plan, output in zip(todo, outputs):

@@ -34,11 +34,12 @@ def test_an_edit_invalidates_only_that_file(tmp_path, v3_spec):
 
 def test_parallel_parsing_gives_the_same_report(tmp_path, v3_spec):
     root = tmp_path / "tree"
-    for copy in range(6):  # enough lines for the worker pool to be used
+    for copy in range(10):  # enough lines for the worker pool to be used
         shutil.copytree(FIXTURES / "research_before", root / f"copy{copy}")
-    serial, _ = run_audit(v3_spec, root, jobs=1)
+    serial, serial_stats = run_audit(v3_spec, root, jobs=1)
     parallel, stats = run_audit(v3_spec, root, jobs=2)
-    assert stats.parsed >= 12
+    assert serial_stats.workers == 0 and stats.workers == 2, "the parallel path must really run"
+    assert stats.parsed >= 20
     assert parallel.model_dump() == serial.model_dump()
 
 
