@@ -185,20 +185,24 @@ class Resolver:
         return [returned.visit(_Substitute(mapping))]
 
     def _helper(self, call: cst.Call) -> tuple[cst.FunctionDef | None, cst.BaseExpression | None]:
-        func = call.func
-        if isinstance(func, cst.Name):
-            for definition in self.module.defs:
-                if isinstance(definition, cst.FunctionDef) and definition.name.value == func.value and \
-                        self.module.qualname(definition) == func.value:
-                    return definition, None
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-            function = self.module.enclosing_function(call)
-            owner = self.module.parent(self.module.parent(function)) if function is not None else None
-            if isinstance(owner, cst.ClassDef):
-                for statement in owner.body.body:
-                    if isinstance(statement, cst.FunctionDef) and statement.name.value == func.attr.value:
-                        return statement, func.value
-        return None, None
+        helper = local_callee(self.module, call)
+        receiver = call.func.value if helper is not None and isinstance(call.func, cst.Attribute) else None
+        return helper, receiver
+
+
+def local_callee(module, call: cst.Call) -> cst.FunctionDef | None:
+    """The function a call runs when it is one of this module's own: `helper(...)` for a module-level
+    def, `self.method(...)` for a method of the enclosing class."""
+    func = call.func
+    if isinstance(func, cst.Name):
+        return next((d for d in module.defs if isinstance(d, cst.FunctionDef) and module.qualname(d) == func.value), None)
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        function = module.enclosing_function(call)
+        owner = module.parent(module.parent(function)) if function is not None else None
+        if isinstance(owner, cst.ClassDef):
+            return next((s for s in owner.body.body if isinstance(s, cst.FunctionDef) and s.name.value == func.attr.value),
+                        None)
+    return None
 
 
 def effective_values(module, expr: cst.BaseExpression, depth: int = 4) -> list[cst.BaseExpression]:

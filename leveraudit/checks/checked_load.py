@@ -31,7 +31,7 @@ from leveraudit.checks.base import (
     names_in_glob,
     to_evidence,
 )
-from leveraudit.analysis.model import effective_values, parameter_names
+from leveraudit.analysis.model import effective_values, local_callee, parameter_names
 from leveraudit.checks.call_kwarg import callee_matches
 from leveraudit.extract.module import dotted_name
 from leveraudit.extract.pattern import mentions, walk
@@ -85,10 +85,8 @@ def _field_aliases(module, statements, result: str) -> tuple[set[str], set[str]]
 def _helper_params(module, call: cst.Call, names: set[str]) -> tuple[cst.FunctionDef | None, set[str]]:
     """A call of a function of this module (or a method of `self`'s class) that receives one of
     `names`: the helper and the parameters that receive them."""
-    from leveraudit.checks.guard import _local_callee
-
     function = module.enclosing_function(call)
-    helper = _local_callee(module, function, call) if function is not None or isinstance(call.func, cst.Name) else None
+    helper = local_callee(module, call)
     if helper is None or helper is function:
         return None, set()
     params = parameter_names(helper)

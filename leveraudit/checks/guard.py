@@ -21,6 +21,7 @@ import libcst as cst
 
 from leveraudit.analysis.cfg import RAISE, RETURN
 from leveraudit.analysis.conditions import Assumption, negation
+from leveraudit.analysis.model import local_callee
 from leveraudit.checks.base import (
     FAIL,
     PASS,
@@ -48,21 +49,10 @@ def own_matches(module, function: cst.FunctionDef, patterns: list) -> list[cst.C
     # one level into helpers: `self._grpo_phase()` whose body holds the protected loop
     helpers = []
     for call in own_nodes(module, function, (cst.Call,)):
-        helper = _local_callee(module, function, call)
+        helper = local_callee(module, call)
         if helper is not None and next(find_any(patterns, helper.body, module), None) is not None:
             helpers.append(call)
     return helpers
-
-
-def _local_callee(module, function, call: cst.Call) -> cst.FunctionDef | None:
-    func = call.func
-    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-        owner = module.parent(module.parent(function))
-        if isinstance(owner, cst.ClassDef):
-            return next((s for s in owner.body.body if isinstance(s, cst.FunctionDef) and s.name.value == func.attr.value), None)
-    if isinstance(func, cst.Name):
-        return next((d for d in module.defs if isinstance(d, cst.FunctionDef) and module.qualname(d) == func.value), None)
-    return None
 
 
 def called_names(module, node) -> list[str]:
