@@ -6,6 +6,7 @@ Exit codes: 0 the gate passes, 1 the gate fails, 2 the spec, root, arguments or 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -90,6 +91,7 @@ def check(
 ) -> None:
     """Evaluate every check of the spec over ROOT and render the progress report."""
     from leveraudit.engine import run_audit
+    from leveraudit.atomic import write_atomically
     from leveraudit.gate import GateError, changed_files, limit_to_changed, load_baseline, regressions
     from leveraudit.report import TEXT_RENDERERS
     from leveraudit.report.terminal import render_terminal
@@ -117,16 +119,16 @@ def check(
         limit_to_changed(report, changed)
         report.changed_since = changed_since
     if format is Format.terminal:
-        console = Console(file=open(output, "w", encoding="utf-8") if output else None, width=120 if output else None)
+        buffer = io.StringIO() if output else None
+        console = Console(file=buffer, width=120 if output else None)
         render_terminal(report, chosen_lang, console, verbose=verbose)
-        if output:
-            console.file.close()
+        text = buffer.getvalue() if buffer is not None else ""
     else:
         text = TEXT_RENDERERS[format.value](report, chosen_lang)
-        if output:
-            output.write_text(text, encoding="utf-8")
-        else:
+        if not output:
             sys.stdout.write(text)
+    if output:  # atomically: a report a CI step uploads is never half-written
+        write_atomically(output, text.encode("utf-8"))
     if output:
         typer.echo(f"wrote {output} ({report.summary.pass_}/{report.summary.items} items pass)", err=True)
     if verbose:
@@ -206,20 +208,25 @@ def fix(
 ) -> None:
     """Apply the spec's codemods (`autofix` templates) to failing checks whose gap is mechanical."""
     from leveraudit.engine import run_audit
-    from leveraudit.fix import apply_fixes
+    from leveraudit.fix import FixError, apply_fixes
 
     if not root.is_dir():
         _die(f"root {root} is not a directory")
     spec_path = spec if spec is not None else _default_spec(root)
     loaded = _load(spec_path)
     report, _ = run_audit(loaded, root, spec_path=str(spec_path), cache_dir=None)
-    result = apply_fixes(loaded, root, report, write=not diff)
+    try:
+        result = apply_fixes(loaded, root, report, write=not diff)
+    except FixError as exc:
+        _die(f"fix: {exc}")
     if diff:
         sys.stdout.write(result.diff())
     for check_id in result.fixed:
         typer.echo(f"{'would fix' if diff else 'fixed'} {check_id}", err=True)
     for check_id, why in result.unfixable:
         typer.echo(f"not fixed {check_id}: {why}", err=True)
+    for rel in sorted(result.changed):
+        typer.echo(f"{'would change' if diff else 'changed'} {rel}", err=True)
     typer.echo(f"{len(result.changed)} file(s) {'would change' if diff else 'changed'}", err=True)
 
 

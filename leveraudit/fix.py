@@ -17,8 +17,13 @@ Only failing checks are fixed; formatting and comments are kept, so a second run
 
 from __future__ import annotations
 
+import ast
+import builtins
 import difflib
+import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +34,18 @@ from leveraudit.extract.pattern import code_of, compile_pattern, find, walk
 from leveraudit.spec.models import Spec
 
 _PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class UnsafeFix(Exception):
+    """The codemod would produce code that reads a name nothing binds where it is inserted."""
+
+
+class FixError(Exception):
+    """Nothing was written (pre-flight failed), or the write phase stopped: the message says which files
+    already hold their new content."""
+
+
+_BUILTINS = frozenset(dir(builtins))
 
 
 @dataclass
@@ -82,6 +99,46 @@ def _statement(text: str) -> list[cst.BaseStatement]:
     return list(cst.parse_module(text.strip() + "\n").body)
 
 
+def _free_names(text: str) -> list[str]:
+    """Names the code `text` reads without binding them itself (builtins left out)."""
+    try:
+        tree = ast.parse(text.strip())
+    except SyntaxError:
+        return []
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
+              for a in (*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg) if a is not None}
+    read = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+    return sorted({name for name in read if name not in bound and name not in _BUILTINS})
+
+
+def require_bound(module: ParsedModule, anchor, text: str, after: bool = False, also: tuple[str, ...] = ()) -> None:
+    """Raise `UnsafeFix` unless every name `text` reads is bound where it is inserted: next to the
+    statement (or expression) `anchor` — by a definition reaching it (`after`: or made by it), a
+    parameter, a name of an enclosing function, or a module-level name. `also`: names the codemod
+    itself adds (a new parameter)."""
+    free = [name for name in _free_names(text) if name not in also]
+    if not free:
+        return
+    module_names = {d.key for d in module.function_model(None).reaching.definitions}
+    functions = [a for a in [anchor, *module.ancestors(anchor)] if isinstance(a, cst.FunctionDef)]
+    for name in free:
+        if name in module_names:
+            continue
+        if functions:
+            model = module.function_model(functions[0])
+            index = model.node(anchor)
+            defs = model.definitions_at(anchor, name) or []
+            if after and index is not None:
+                defs += [d for d in model.reaching.definitions if d.node == index and d.key == name]
+            if defs or any(d.key == name for outer in functions[1:]
+                           for d in module.function_model(outer).reaching.definitions):
+                continue
+        line = module.lines(anchor)[0]
+        raise UnsafeFix(f"it would insert code reading `{name}`, which nothing binds at {module.rel}:{line}")
+
+
 def _enclosing_statement(module: ParsedModule, node):
     for ancestor in [node, *module.ancestors(node)]:
         parent = module.parent(ancestor)
@@ -110,7 +167,9 @@ def _fix_assigns_key(module, check):
     for node, bindings in find(compile_pattern(fix.after), module.tree, module):
         statement = _enclosing_statement(module, node)
         if statement is not None:
-            after[id(statement)] = _statement(render(fix.template, _bindings_text(bindings)))
+            text = render(fix.template, _bindings_text(bindings))
+            require_bound(module, statement, text, after=True)
+            after[id(statement)] = _statement(text)
     return after and module.tree.visit(_Insert(after=after))
 
 
@@ -134,8 +193,15 @@ def _fix_param(module, check):
                 body = body.with_changes(body=statements[:index] + added + statements[index:])
             return updated.with_changes(params=updated.params.with_changes(params=params), body=body)
 
-    targets = {id(d) for d in module.find_defs([check.function], cst.FunctionDef)
-               if all(p.name.value != check.name for p in d.params.params + d.params.kwonly_params)}
+    defs = [d for d in module.find_defs([check.function], cst.FunctionDef)
+            if all(p.name.value != check.name for p in d.params.params + d.params.kwonly_params)]
+    for definition in defs:  # the new parameter's default is read where the def runs; the body at its top
+        if new_param.default is not None:
+            require_bound(module, definition, code_of(new_param.default))
+        for text in fix.body or []:
+            first = definition.body.body[0] if isinstance(definition.body, cst.IndentedBlock) else definition
+            require_bound(module, first, text, also=(new_param.name.value,))
+    targets = {id(d) for d in defs}
     return targets and module.tree.visit(AddParam(targets))
 
 
@@ -171,7 +237,9 @@ def _fix_loop_filter(module, check):
             if where is not None and next(find(where, loop.iter, module), None) is None:
                 continue
             first = loop.body.body[0]
-            top[id(first)] = _statement(render(fix.template, {"ITEM": code_of(loop.target)}))
+            text = render(fix.template, {"ITEM": code_of(loop.target)})
+            require_bound(module, first, text)
+            top[id(first)] = _statement(text)
     return top and module.tree.visit(_Insert(before=top))
 
 
@@ -183,6 +251,7 @@ def _fix_guard(module, check):
                 statement = _enclosing_statement(module, node)
                 if statement is not None:
                     text = render(check.autofix.template, _bindings_text(bindings))
+                    require_bound(module, statement, text)
                     return module.tree.visit(_Insert(before={id(statement): _statement(text)}))
     return None
 
@@ -205,6 +274,7 @@ def _fix_call_kwarg(module, check):
             value = render(fix.value, values)
         except KeyError:
             continue
+        require_bound(module, call, value)
         additions[id(call)] = cst.parse_expression(value)
 
     class AddKeyword(cst.CSTTransformer):
@@ -250,12 +320,17 @@ def _fix_cli_option(module, check, context_options):
             statement = _enclosing_statement(module, call)
             receiver = code_of(call.func.value)
             text = render(fix.template, {"PARSER": receiver})
+            require_bound(module, statement, text, after=True)
             return module.tree.visit(_Insert(after={id(statement): _statement(text)}))
     return None
 
 
 def apply_fixes(spec: Spec, root: Path, report, write: bool = True) -> FixResult:
-    """Fix every failing required or advisory check that has an `autofix`, file by file."""
+    """Fix every failing required or advisory check that has an `autofix`, file by file.
+
+    All codemods are computed first; a check whose codemod would insert an unbound name is listed as
+    unsafe and applied nowhere. Then, when `write`, a pre-flight makes sure every target is still the
+    file that was read and can be replaced; only then is each file replaced atomically."""
     from leveraudit.extract.cli import extract_cli
     from leveraudit.extract.discover import Skipped, discover, read_source
 
@@ -266,30 +341,79 @@ def apply_fixes(spec: Spec, root: Path, report, write: bool = True) -> FixResult
     files = [s for s in (read_source(r) for r in discover(root, spec.include, spec.exclude).files)
              if not isinstance(s, Skipped)]
     texts = {s.rel: s.text for s in files}
+    originals = {s.rel: s for s in files}
     for check_id, check in failing:
         if check.autofix is None or check.kind not in _FIXERS:
             result.unfixable.append((check_id, "no safe automatic fix" if check.autofix is None
                                      else f"{check.kind} has no codemod"))
             continue
-        changed_any = False
-        for rel in sorted(texts):
-            module = parse_module(rel, texts[rel])
-            if isinstance(module, ParseFailure):
-                continue
-            if check.kind == "cli_option":
-                new = _fix_cli_option(module, check, extract_cli(module))
-            else:
-                new = _FIXERS[check.kind](module, check)
-            if new and new.code != texts[rel]:
-                before = result.changed.get(rel, (texts[rel], None))[0]
-                texts[rel] = new.code
-                result.changed[rel] = (before, new.code)
-                changed_any = True
-        (result.fixed.append(check_id) if changed_any else result.unfixable.append((check_id, "no place to apply it")))
-    if write:
-        for rel, (_, after) in result.changed.items():
-            (root / rel).write_text(after, encoding="utf-8")
+        staged: dict[str, str] = {}
+        try:
+            for rel in sorted(texts):
+                module = parse_module(rel, texts[rel])
+                if isinstance(module, ParseFailure):
+                    continue
+                if check.kind == "cli_option":
+                    new = _fix_cli_option(module, check, extract_cli(module))
+                else:
+                    new = _FIXERS[check.kind](module, check)
+                if new and new.code != texts[rel]:
+                    staged[rel] = new.code
+        except UnsafeFix as exc:
+            result.unfixable.append((check_id, f"unsafe, not applied: {exc}"))
+            continue
+        for rel, code in staged.items():
+            before = result.changed.get(rel, (texts[rel], None))[0]
+            texts[rel] = code
+            result.changed[rel] = (before, code)
+        (result.fixed.append(check_id) if staged else result.unfixable.append((check_id, "no place to apply it")))
+    if write and result.changed:
+        _write_all(root, {rel: after for rel, (_, after) in result.changed.items()}, originals)
     return result
+
+
+def _write_all(root: Path, new_texts: dict[str, str], originals: dict) -> None:
+    """Pre-flight, then one atomic replacement per file. Predictable failures (a file changed since it
+    was read, read-only, not a regular file, a directory that refuses new files, text the file's
+    encoding cannot hold) stop everything before the first write."""
+    from leveraudit.atomic import remove_stale_temporaries, write_atomically
+    from leveraudit.extract.discover import declared_encoding
+
+    problems, payloads = [], {}
+    for rel in sorted(new_texts):
+        path = root / rel
+        try:
+            info = os.lstat(path)
+            if not stat.S_ISREG(info.st_mode):
+                problems.append(f"{rel}: not a regular file")
+                continue
+            current = path.read_bytes()
+        except OSError as exc:
+            problems.append(f"{rel}: {exc.strerror or exc}")
+            continue
+        if hashlib.sha256(current).hexdigest() != originals[rel].digest:
+            problems.append(f"{rel}: changed since it was read; run fix again")
+            continue
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+            problems.append(f"{rel}: permission denied (the file or its folder is not writable)")
+            continue
+        try:
+            # the encoding the file declares (PEP 263): a latin-1 file stays latin-1
+            payloads[rel] = (new_texts[rel].encode(declared_encoding(current)), stat.S_IMODE(info.st_mode))
+        except (UnicodeEncodeError, LookupError) as exc:
+            problems.append(f"{rel}: the fix holds characters its encoding ({getattr(exc, 'encoding', 'declared')}) cannot store")
+    if problems:
+        raise FixError("nothing written: " + "; ".join(problems))
+    written = []
+    for rel, (data, mode) in payloads.items():
+        path = root / rel
+        remove_stale_temporaries(path)
+        try:
+            write_atomically(path, data, mode)
+        except OSError as exc:
+            done = f"already fixed: {', '.join(written)}" if written else "nothing was written"
+            raise FixError(f"writing {rel} failed ({exc.strerror or exc}); {rel} is unchanged, {done}") from exc
+        written.append(rel)
 
 _FIXERS = {"assigns_key": _fix_assigns_key, "param": _fix_param, "loop_filter": _fix_loop_filter,
            "guard": _fix_guard, "call_kwarg": _fix_call_kwarg, "cli_option": None}

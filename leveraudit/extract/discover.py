@@ -132,7 +132,7 @@ class GitIgnore:
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
-def _declared_encoding(data: bytes) -> str:
+def declared_encoding(data: bytes) -> str:
     """PEP 263: a `# -*- coding: latin-1 -*-` cookie on one of the first two lines (UTF-8 otherwise)."""
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
@@ -167,7 +167,7 @@ def read_source(ref: FileRef) -> SourceFile | Skipped:
     digest = hashlib.sha256(data).hexdigest()
     if b"\x00" in data:
         return Skipped(ref.rel, "binary file (NUL byte)")
-    encoding = _declared_encoding(data) if ref.rel.endswith(".py") else "utf-8"
+    encoding = declared_encoding(data) if ref.rel.endswith(".py") else "utf-8"
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
