@@ -51,6 +51,30 @@ def _progress(total: int, description: str):
     return progress, (lambda: progress.advance(task))
 
 
+def _query_range(text: str, available: int) -> list[int]:
+    """`--queries START:STOP` -> ids, or one line naming what is wrong (not an empty run, not a ZeroDivision)."""
+    start, colon, stop = text.partition(":")
+    if not (colon and start.strip().isdigit() and stop.strip().isdigit()):
+        _fail(f"--queries {text!r}: expected START:STOP, e.g. 0:240")
+    first, end = int(start), int(stop)
+    if first >= end:
+        _fail(f"--queries {text!r}: START must be below STOP (the range would be empty)")
+    if end > available:
+        _fail(f"--queries {text!r}: there are only {available} items (ids 0..{available - 1}); "
+              f"use a range within them, e.g. --queries {min(first, max(available - 1, 0))}:{available}")
+    return list(range(first, end))
+
+
+def _shot_list(text: str, pool_size: int) -> tuple[int, ...]:
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() and int(part) >= 1 for part in parts):
+        _fail(f"--shots {text!r}: expected comma-separated counts of at least 1, e.g. 1,2,3,4")
+    shots = tuple(int(part) for part in parts)
+    if max(shots) > pool_size:
+        _fail(f"--shots {text!r}: {max(shots)} demonstrations cannot come from a pool of {pool_size}")
+    return shots
+
+
 def _shard(text: Optional[str]) -> Optional[tuple[int, int]]:
     if text is None:
         return None
@@ -173,6 +197,7 @@ def generate_rl_data_command(
     from leverplus.model import PointerSelector, SelectorConfig, load_sft_weights
     from leverplus.pipeline import selector_scorer
     from leverplus.rl_data import generate_to_file, shard_of
+    from leverplus.runs import file_digest
 
     vlm, matrix = None, None
     if backend == "simulated":
@@ -189,11 +214,12 @@ def generate_rl_data_command(
         vlm = HFBackend(model)
     else:
         _fail(f"unknown --backend {backend!r} (simulated | hf)")
-    start, _, stop = queries.partition(":")
-    if not (start.isdigit() and stop.isdigit()) or int(stop) > len(world.items):
-        _fail(f"--queries {queries!r}: expected START:STOP within the {len(world.items)} items")
-    query_ids = list(range(int(start), int(stop)))
+    query_ids = _query_range(queries, len(world.items))
     matrix = world.embeddings if matrix is None else matrix
+    provenance = {"proposer": "cosine similarity / 0.1" if sft_ckpt is None
+                  else {"sft_ckpt_sha256": file_digest(sft_ckpt) if sft_ckpt.is_file() else None}}
+    if embeddings is not None:
+        provenance["embeddings_sha256"] = file_digest(embeddings)
     scorer = None
     if sft_ckpt is not None:
         payload = _checkpoint(sft_ckpt)
@@ -211,7 +237,7 @@ def generate_rl_data_command(
         with progress:
             generate_to_file(world, query_ids, output, pool_size, shot_num, seed, scorer, parts,
                              log=lambda m: console.print(m, highlight=False), progress=advance, backend=vlm,
-                             embeddings=matrix, num_beams=num_beams, num_random=num_random)
+                             embeddings=matrix, provenance=provenance, num_beams=num_beams, num_random=num_random)
     except ValueError as exc:
         _fail(str(exc))
     console.print(f"wrote {output}", highlight=False)
@@ -226,8 +252,11 @@ def merge_rl_data_command(
     from leverplus.data import DataError, load_rl_data, write_json_atomic
     from leverplus.rl_data import merge_rl_data
 
+    for path in shards:
+        if path.is_dir():
+            _fail(f"{path}: is a directory, not a shard file")
     try:
-        merged = merge_rl_data([load_rl_data(path) for path in shards])
+        merged = merge_rl_data([load_rl_data(path) for path in shards], [str(path) for path in shards])
     except (DataError, ValueError) as exc:
         _fail(str(exc))
     write_json_atomic(output, merged.to_json())
@@ -239,7 +268,7 @@ def evaluate(
     data_dir: Annotated[Path, typer.Option(help="Folder with world.json (the simulated backend).")],
     v3_ckpt: Annotated[Optional[Path], typer.Option(help="Trained checkpoint (rce_epoch{n}.pt / grpo_epoch{n}.pt).")] = None,
     sft_ckpt: Annotated[Optional[Path], typer.Option(help="SFT checkpoint.")] = None,
-    queries: Annotated[str, typer.Option(help="Held-out query ids START:STOP.")] = "800:1300",
+    queries: Annotated[Optional[str], typer.Option(help="Held-out query ids START:STOP (default: the last min(500, N/2) of the world's N items, which make-example-data and demo never train on).")] = None,
     shots: Annotated[str, typer.Option(help="Comma-separated shot counts.")] = "1,2,3,4",
     pool_size: Annotated[int, typer.Option(min=2)] = 32,
     bootstrap: Annotated[int, typer.Option(min=100)] = 1000,
@@ -255,9 +284,11 @@ def evaluate(
     from leverplus.model import model_from_checkpoint
 
     world = _world_from(data_dir)
-    start, _, stop = queries.partition(":")
-    query_ids = list(range(int(start), min(int(stop), len(world.items))))
-    shot_list = tuple(int(s) for s in shots.split(","))
+    if queries is None:
+        held_out = min(500, len(world.items) // 2)
+        queries = f"{len(world.items) - held_out}:{len(world.items)}"
+    query_ids = _query_range(queries, len(world.items))
+    shot_list = _shot_list(shots, pool_size)
     selectors = {"random": random_selector(seed), "similarity": similarity_selector(world.embeddings)}
     for name, path in (("sft", sft_ckpt), ("v3", v3_ckpt)):
         if path is not None:
@@ -328,10 +359,14 @@ def train(
     val_fraction: Annotated[float, typer.Option(min=0.0, max=0.9, help="Fraction of queries (highest ids) kept for validation.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and dropout.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
-    resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in --output-dir.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --output-dir from its latest checkpoint; the same settings are required (only the epoch counts and --device may change).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Delete the checkpoints, metrics and run.json a previous run left in --output-dir, then start afresh.")] = False,
 ) -> None:
-    """Train the v3 selector: RCE warm-up, then GRPO when --grpo-epochs > 0."""
-    from leverplus.data import DataError, load_embeddings, load_rl_data
+    """Train the v3 selector: RCE warm-up, then GRPO when --grpo-epochs > 0.
+
+    The run's settings and input digests go to OUTPUT_DIR/run.json and into every checkpoint; the folder is
+    locked while the run writes it."""
+    from leverplus.data import DataError, load_embeddings, load_rl_data, write_json_atomic
     from leverplus.rewards import REWARD_MODES
     from leverplus.train import (
         GRPOTrainer,
@@ -342,8 +377,16 @@ def train(
         seed_everything,
     )
 
+    from leverplus.runs import RUN_FILE, OutputLock, RunConflict, claim_output_dir, run_record
+
     if reward_mode not in REWARD_MODES:
         _fail(f"unknown --reward-mode {reward_mode!r}; choose one of {', '.join(REWARD_MODES)}")
+    if resume and overwrite:
+        _fail("--resume continues the run in --output-dir and --overwrite discards it: choose one")
+    _check_device(device)
+    for name, path in (("--rl-data", rl_data), ("--embeddings", embeddings), ("--sft-ckpt", sft_ckpt)):
+        if path is not None and path.is_dir():
+            _fail(f"{name} {path}: is a directory, not a file")
     config = TrainerConfig(
         rce_epochs=rce_epochs, rce_lr=rce_lr, grpo_epochs=grpo_epochs, grpo_lr=grpo_lr, batch_size=batch_size,
         kl_beta=kl_beta, rce_use_raw_reward=rce_use_raw_reward, freeze_backbone_in_grpo=freeze_backbone_in_grpo,
@@ -362,22 +405,45 @@ def train(
                       f"candidates and {train_set.dropped_queries['no_candidate_left'] + val_set.dropped_queries['no_candidate_left']} "
                       "queries left without any", highlight=False, soft_wrap=True)
     model = build_model(config, matrix, data.shot_num)
+    record = run_record(config, {"rl_data": rl_data, "embeddings": embeddings, "sft_ckpt": sft_ckpt})
     reporter = RichReporter(output_dir / "metrics.jsonl")
     try:
-        trainer = GRPOTrainer(config, model, train_set, val_set, reporter)
-        if resume:
-            checkpoint = latest_checkpoint(output_dir)
-            if checkpoint is None:
-                _fail(f"--resume: no checkpoint in {output_dir}")
-            trainer.resume(checkpoint)
-            console.print(f"resuming from {checkpoint}", highlight=False)
-        elif sft_ckpt is not None:
-            trainer.load_sft_checkpoint(sft_ckpt)
-        with reporter:
-            history = trainer.train()
+        with OutputLock(output_dir):
+            claim_output_dir(output_dir, resume, overwrite)
+            trainer = GRPOTrainer(config, model, train_set, val_set, reporter, run=record)
+            if resume:
+                checkpoint = latest_checkpoint(output_dir)
+                if checkpoint is None:
+                    _fail(f"--resume: no checkpoint in {output_dir}")
+                trainer.resume(checkpoint)
+                console.print(f"resuming from {checkpoint}", highlight=False)
+            elif sft_ckpt is not None:
+                trainer.load_sft_checkpoint(sft_ckpt)
+            write_json_atomic(output_dir / RUN_FILE, record)
+            with reporter:
+                history = trainer.train()
+    except RunConflict as exc:
+        _fail(str(exc))
     except (RuntimeError, ValueError) as exc:
         _fail(str(exc))
     _summary(history, output_dir)
+
+
+def _check_device(device: str) -> None:
+    """`--device` names a device this torch build has, or one line and exit 2 (not a CUDA traceback)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        _fail(f"--device {device!r}: not a device (cpu, cuda, cuda:1, mps, ...)")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            _fail(f"--device {device}: this torch build ({torch.__version__}) sees no CUDA device; use --device cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            _fail(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    elif parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        _fail(f"--device {device}: MPS is not available here; use --device cpu")
 
 
 def _summary(history: list[dict], output_dir: Path) -> None:

@@ -145,10 +145,21 @@ def atomic_write(path: str | Path, write, binary: bool = False) -> None:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temp, _mode_for(path))  # mkstemp's 0600 would hide outputs from the rest of the team
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The existing file's permission bits, else what `open()` would give (0666 less the umask)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_json_atomic(path: str | Path, document: Any) -> None:

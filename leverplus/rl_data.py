@@ -8,6 +8,7 @@ with the VQA metric, recording `vqa_eval_mode` ("file" or "fallback") on every c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections import Counter
@@ -163,34 +164,70 @@ def shard_of(query_ids: list[int], shard: tuple[int, int] | None) -> list[int]:
     return [q for position, q in enumerate(sorted(query_ids)) if position % count == index]
 
 
+def queries_fingerprint(query_ids: list[int]) -> dict:
+    """How many queries a generation covers and a digest of exactly which: shards of one generation share
+    it, so `merge_rl_data` can tell a complete set from a partial or foreign one."""
+    ordered = sorted(query_ids)
+    digest = hashlib.sha256(",".join(map(str, ordered)).encode("ascii")).hexdigest()
+    return {"count": len(ordered), "sha256": digest}
+
+
+def meta_differences(old: dict, new: dict) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [f"{k}: {json.dumps(old.get(k))[:60]} -> {json.dumps(new.get(k))[:60]}" for k in keys if old.get(k) != new.get(k)]
+
+
+def _read_partial(partial: Path, meta: dict) -> dict[int, QueryRecord]:
+    """The finished queries of an interrupted run. A last line the kill cut (no newline, or not JSON) is
+    cut off the file, so the resumed run redoes that query and appends after whole lines only."""
+    data = partial.read_bytes()
+    done: dict[int, QueryRecord] = {}
+    good_end, offset, first = 0, 0, True
+    for raw in data.split(b"\n")[:-1]:  # the piece after the last newline is incomplete by definition
+        offset += len(raw) + 1
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            break
+        if first:
+            first = False
+            if not isinstance(entry, dict) or "meta" not in entry:
+                raise ValueError(f"{partial}: not a leverplus partial file (no _meta line first); delete it to start over")
+            if entry["meta"] != meta:
+                raise ValueError(f"{partial}: started with other settings ({'; '.join(meta_differences(entry['meta'], meta))}); "
+                                 f"rerun with the same settings to resume it, or delete it to start over")
+        else:
+            done[entry["query_id"]] = QueryRecord.model_validate(entry["record"])
+        good_end = offset
+    if good_end < len(data):
+        with open(partial, "r+b") as stream:
+            stream.truncate(good_end)
+    return done
+
+
 def generate_to_file(world, query_ids: list[int], output: Path, pool_size: int = 32, shot_num: int = 2,
                      seed: int = 0, scorer=None, shard: tuple[int, int] | None = None, log=print, progress=None,
                      backend: VLMBackend | None = None, embeddings: torch.Tensor | None = None,
-                     **proposal_options) -> RLData:
+                     provenance: dict | None = None, **proposal_options) -> RLData:
     """Generate incrementally: each finished query is appended to `<output>.partial.jsonl`, so an
-    interrupted run resumes where it stopped; the RL JSON is written atomically at the end."""
+    interrupted run resumes where it stopped; the RL JSON is written atomically at the end.
+
+    `provenance`: what else the data depends on (the proposer's checkpoint digest, the embeddings'),
+    recorded in `_meta`; resuming with any other setting or input is refused, naming the difference."""
+    if not query_ids:
+        raise ValueError("no query to generate (an empty --queries range)")
     output = Path(output)
     partial = output.with_name(output.name + ".partial.jsonl")
     meta = generation_meta(world, pool_size, shot_num, seed, backend, **proposal_options,
+                           **(provenance or {}), queries=queries_fingerprint(query_ids),
                            **({"shard": list(shard)} if shard else {}))
-    done: dict[int, QueryRecord] = {}
-    if partial.exists():
-        for line in partial.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                break  # the line being written when the run died
-            if entry.get("meta") is not None:
-                if entry["meta"] != meta:
-                    raise ValueError(f"{partial}: written with other settings; delete it to start over")
-                continue
-            done[entry["query_id"]] = QueryRecord.model_validate(entry["record"])
-        if done:
-            log(f"resuming: {len(done)} queries already in {partial}")
+    done = _read_partial(partial, meta) if partial.exists() else {}
+    if done:
+        log(f"resuming: {len(done)} queries already in {partial}")
     todo = [q for q in shard_of(query_ids, shard) if q not in done]
     partial.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "a", encoding="utf-8") as stream:
-        if not done:
+        if stream.tell() == 0:
             stream.write(json.dumps({"meta": meta}) + "\n")
         for query_id in todo:
             record = query_record(world, query_id, pool_size, shot_num, seed, scorer, backend, embeddings,
@@ -207,20 +244,43 @@ def generate_to_file(world, query_ids: list[int], output: Path, pool_size: int =
     return data
 
 
-def merge_rl_data(parts: list[RLData]) -> RLData:
-    """Shards of one generation -> one RL JSON, identical to an unsharded run."""
+def merge_rl_data(parts: list[RLData], names: list[str] | None = None) -> RLData:
+    """Shards of one generation -> one RL JSON, identical to an unsharded run. Refuses, naming the file:
+    a file that is not a shard, shards of another generation (any other `_meta` setting), a shard given
+    twice, a missing shard, overlapping queries, and a set whose queries do not add up to the generation's."""
     if not parts:
         raise ValueError("nothing to merge")
+    names = names or [f"shard file {i + 1}" for i in range(len(parts))]
+    for name, part in zip(names, parts):
+        if not (isinstance(part.meta.get("shard"), list) and len(part.meta["shard"]) == 2):
+            raise ValueError(f"{name}: not a shard (its _meta has no shard: [I, N]; written without --shard?)")
     meta = {k: v for k, v in parts[0].meta.items() if k != "shard"}
+    count = parts[0].meta["shard"][1]
+    seen: dict[int, str] = {}
     queries: dict[int, QueryRecord] = {}
-    for part in parts:
+    for name, part in zip(names, parts):
         other = {k: v for k, v in part.meta.items() if k != "shard"}
         if other != meta:
-            raise ValueError("shards were generated with different settings")
+            raise ValueError(f"{name}: from another generation than {names[0]} "
+                             f"({'; '.join(meta_differences(meta, other))})")
+        index, total = part.meta["shard"]
+        if total != count:
+            raise ValueError(f"{name}: shard {index}/{total}, but {names[0]} is one of {count}")
+        if index in seen:
+            raise ValueError(f"{name}: shard {index}/{count} again (also {seen[index]})")
+        seen[index] = name
         overlap = set(queries) & set(part.queries)
         if overlap:
-            raise ValueError(f"query {min(overlap)} is in two shards")
+            raise ValueError(f"{name}: query {min(overlap)} is in two shards")
         queries.update(part.queries)
+    missing = sorted(set(range(count)) - set(seen))
+    if missing:
+        raise ValueError(f"missing shard(s) {', '.join(f'{i}/{count}' for i in missing)} "
+                         f"(given: {', '.join(f'{i}/{count}' for i in sorted(seen))})")
+    expected = meta.get("queries")
+    if expected is not None and queries_fingerprint(list(queries)) != expected:
+        raise ValueError(f"the shards hold {len(queries)} queries, the generation {expected['count']}: "
+                         f"a shard is incomplete or was edited")
     return RLData(meta=meta, queries=dict(sorted(queries.items())))
 
 

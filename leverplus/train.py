@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
-import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from leverplus.data import RLData, atomic_write
 from leverplus.dataset import RLBatch, RLBeamDatasetWithEmbedding, RLCollate
 from leverplus.model import CHECKPOINT_FORMAT, PointerSelector, SelectorConfig, load_sft_weights
 from leverplus.rewards import RewardWeights
+from leverplus.runs import METRICS_FILE, refuse_differences, trim_metrics
 
 PHASES = ("rce", "grpo")
 
@@ -115,7 +114,9 @@ class TrainingState:
 
 class GRPOTrainer:
     def __init__(self, config: TrainerConfig, model: PointerSelector, train_set: RLBeamDatasetWithEmbedding,
-                 val_set: RLBeamDatasetWithEmbedding, reporter: Reporter | None = None) -> None:
+                 val_set: RLBeamDatasetWithEmbedding, reporter: Reporter | None = None,
+                 run: dict | None = None) -> None:
+        """`run`: the run record (`runs.run_record`) stored in every checkpoint and compared on resume."""
         if len(train_set) == 0:
             raise ValueError("no training query left (check skip_fallback_reward / require_positive_query)")
         self.config = config
@@ -125,12 +126,11 @@ class GRPOTrainer:
         self.collate = RLCollate(train_set.embeddings)
         self.output_dir = Path(config.output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.reporter = reporter or Reporter(self.output_dir / "metrics.jsonl")
+        self.reporter = reporter or Reporter(self.output_dir / METRICS_FILE)
+        self.run = run
         self.state = TrainingState(kl_beta=config.kl_beta)
         self._resume_optimizer: dict | None = None
         self._reference_state: dict | None = None
-        kill_at = os.environ.get("LEVERPLUS_KILL_AT_STEP")  # fault injection for the resume tests
-        self._kill_at_step = int(kill_at) if kill_at else None
 
     # -- data ----------------------------------------------------------------------------------
     def _loader(self, phase: str, epoch: int) -> DataLoader:
@@ -190,8 +190,6 @@ class GRPOTrainer:
         torch.nn.utils.clip_grad_norm_(parameters, self.config.gradient_clip)
         optimizer.step()
         self.state.global_step += 1
-        if self._kill_at_step is not None and self.state.global_step >= self._kill_at_step:
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def _rce_epoch(self, epoch: int, optimizer) -> dict:
         self.model.train()
@@ -295,25 +293,31 @@ class GRPOTrainer:
             "epochs_done": self.state.epochs_done,
             "kl_beta": self.state.kl_beta,
             "history": self.state.history,
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+            "rng": _rng_state(),
             "reference_model": self._reference_state,
             "metrics": metrics,
+            "run": self.run,
         }
         atomic_torch_save(payload, path)
 
     def resume(self, path: str | Path) -> None:
-        """Continue an interrupted run from its last checkpoint: model, optimizer, schedule, RNG state."""
+        """Continue an interrupted run from its last checkpoint: model, optimizer, schedule, RNG state.
+        Refuses (`RunConflict`) when this trainer's run record differs from the checkpoint's outside the
+        fields allowed to change; drops what `metrics.jsonl` recorded after the checkpoint."""
         payload = load_checkpoint(path, map_location=self.device)
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: not a leverplus checkpoint")
+        if self.run is not None and payload.get("run") is not None:
+            refuse_differences(payload["run"], self.run, str(Path(path).parent))
         self.model.load_state_dict(payload["model"])
         self._resume_optimizer = {"phase": payload["phase"], "state": payload["optimizer"]}
         self.state = TrainingState(phase=payload["phase"], epochs_done=payload["epochs_done"],
                                    global_step=payload["scheduler"]["global_step"], kl_beta=payload["kl_beta"],
                                    history=list(payload["history"]))
         self._reference_state = payload.get("reference_model")
-        torch.set_rng_state(payload["rng"]["torch"])
-        random.setstate(payload["rng"]["python"])
+        _set_rng_state(payload["rng"])
+        trim_metrics(self.output_dir / METRICS_FILE, self.state.global_step,
+                     {(entry["phase"], entry["epoch"]) for entry in self.state.history})
         if self.state.phase == "rce" and self.state.epochs_done >= self.config.rce_epochs and self.config.grpo_epochs > 0:
             self._resume_optimizer = None  # GRPO starts with a fresh optimizer, as in an uninterrupted run
 
@@ -327,6 +331,28 @@ class GRPOTrainer:
         payload = load_checkpoint(path, map_location=self.device)
         state_dict = payload.get("model", payload)
         load_sft_weights(self.model, state_dict, self.config.max_missing_fraction, log=self.reporter.log)
+
+
+def _rng_state() -> dict:
+    """Every generator a step draws from: torch's CPU one, Python's, and each CUDA device's."""
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_as_python_state(state["python"]))
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_python_state(state):
+    # through `weights_only` loading the tuple of Python's Mersenne state comes back as given, but a
+    # list (after JSON, say) must be a tuple again for `random.setstate`
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from leverplus.cli import app
@@ -39,3 +41,102 @@ def test_bad_inputs_exit_2_with_the_query_and_key(tmp_path):
     assert "query 5: pointer_candidates[0].gen_method: Field required" in result.output
     unknown = runner.invoke(app, ["train", "--rl-data", str(bad), "--embeddings", "x", "--reward-mode", "nope"])
     assert unknown.exit_code == 2 and "unknown --reward-mode" in unknown.output
+
+
+# -- no silent mixing: run records, resume refusals, overwrite, the lock ----------------------------------
+def _example(tmp_path):
+    data_dir = tmp_path / "data"
+    made = runner.invoke(app, ["make-example-data", "--output-dir", str(data_dir), "--num-items", "80",
+                               "--num-queries", "24", "--pool-size", "8"])
+    assert made.exit_code == 0, made.output
+    return data_dir, ["train", "--rl-data", str(data_dir / "rl_data.json"), "--embeddings",
+                      str(data_dir / "embeddings.pt"), "--output-dir", str(tmp_path / "run"), "--rce-epochs", "1",
+                      "--batch-size", "8"]
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return " ".join(result.output.split())
+
+
+def test_a_run_records_its_settings_and_a_second_run_into_its_folder_is_refused(tmp_path):
+    data_dir, args = _example(tmp_path)
+    assert runner.invoke(app, args).exit_code == 0
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["hyperparameters"]["rce_lr"] == 1e-4 and record["hyperparameters"]["seed"] == 0
+    assert len(record["inputs"]["rl_data"]["sha256"]) == 64 and record["inputs"]["sft_ckpt"] is None
+    again = _one_line_error(runner.invoke(app, args))
+    assert "already holds a run (rce_epoch1.pt, metrics.jsonl, run.json)" in again and "--overwrite" in again
+    metrics_before = (tmp_path / "run" / "metrics.jsonl").read_text()
+    replaced = runner.invoke(app, args + ["--overwrite", "--seed", "1"])
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["hyperparameters"]["seed"] == 1
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() != metrics_before
+    steps = [json.loads(l)["step"] for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+             if "step" in json.loads(l)]
+    assert steps == sorted(set(steps)), "the old run's metrics were not appended to"
+
+
+@pytest.mark.parametrize("change, named", [
+    (["--rce-lr", "0.001"], "rce_lr: 0.0001 -> 0.001"),
+    (["--seed", "7"], "seed: 0 -> 7"),
+    (["--reward-mode", "hard_only"], "reward_mode: 'hard_plus_soft' -> 'hard_only'"),
+    ("other-data", "rl_data:"),
+])
+def test_resume_refuses_other_settings_naming_the_difference(tmp_path, change, named):
+    data_dir, args = _example(tmp_path)
+    assert runner.invoke(app, args).exit_code == 0
+    changed = args + change if change != "other-data" else [
+        str(tmp_path / "other.json") if a == str(data_dir / "rl_data.json") else a for a in args]
+    if change == "other-data":  # the same file name, one query fewer: other content
+        document = json.loads((data_dir / "rl_data.json").read_text())
+        del document[next(k for k in document if k != "_meta")]
+        (tmp_path / "other.json").write_text(json.dumps(document))
+    checkpoints = sorted((tmp_path / "run").glob("*.pt"))
+    refused = _one_line_error(runner.invoke(app, changed + ["--grpo-epochs", "1", "--resume"]))
+    assert "was trained with other settings" in refused and named in refused
+    assert "only rce_epochs, grpo_epochs, device may change on resume" in refused
+    assert sorted((tmp_path / "run").glob("*.pt")) == checkpoints, "nothing was written"
+    # the README's recipe: the same run, more epochs
+    assert runner.invoke(app, args + ["--grpo-epochs", "1", "--resume"]).exit_code == 0
+    assert (tmp_path / "run" / "grpo_epoch1.pt").exists()
+
+
+def test_an_output_folder_in_use_is_refused(tmp_path):
+    from leverplus.runs import OutputLock
+
+    _, args = _example(tmp_path)
+    with OutputLock(tmp_path / "run"):
+        refused = _one_line_error(runner.invoke(app, args))
+    assert "is being written by another run (pid" in refused
+    assert not list((tmp_path / "run").glob("*.pt"))
+    assert runner.invoke(app, args).exit_code == 0, "the lock is released with its holder"
+
+
+def test_clean_errors_for_bad_options(tmp_path):
+    import torch
+
+    data_dir, args = _example(tmp_path)
+    cases = [
+        (["generate-rl-data", "--data-dir", str(data_dir), "--output", str(tmp_path / "r.json"), "--queries", "10:5"],
+         "START must be below STOP"),
+        (["generate-rl-data", "--data-dir", str(data_dir), "--output", str(tmp_path / "r.json"), "--queries", "a:b"],
+         "expected START:STOP"),
+        (["evaluate", "--data-dir", str(data_dir), "--queries", "800:1300", "--output", str(tmp_path / "e.json")],
+         "there are only 80 items"),
+        (["evaluate", "--data-dir", str(data_dir), "--shots", "1,x", "--output", str(tmp_path / "e.json")],
+         "--shots '1,x': expected comma-separated counts"),
+        (["evaluate", "--data-dir", str(data_dir), "--shots", "0", "--output", str(tmp_path / "e.json")],
+         "--shots '0'"),
+        (["train", "--rl-data", str(data_dir), "--embeddings", str(data_dir / "embeddings.pt")],
+         "is a directory, not a file"),
+        (args + ["--resume", "--overwrite"], "choose one"),
+        (args + ["--device", "toaster"], "--device 'toaster': not a device"),
+        (["merge-rl-data", str(data_dir), "--output", str(tmp_path / "m.json")], "is a directory"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((args + ["--device", "cuda"], "sees no CUDA device; use --device cpu"))
+    for command, message in cases:
+        assert message in _one_line_error(runner.invoke(app, command)), command
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.json.partial.jsonl").exists()

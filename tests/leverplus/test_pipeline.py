@@ -64,8 +64,82 @@ def test_shards_merge_into_the_same_file_as_one_run(tmp_path, small_world):
               for i in range(3)]
     assert sorted(len(s.queries) for s in shards) == [5, 5, 5]
     assert merge_rl_data(shards).to_json() == whole.to_json()
-    with pytest.raises(ValueError, match="in two shards"):
-        merge_rl_data([shards[0], shards[0]])
+    names = [f"s{i}.json" for i in range(3)]
+    with pytest.raises(ValueError, match=r"s0.json: shard 0/3 again \(also s0.json\)"):
+        merge_rl_data([shards[0], shards[0], shards[1]], ["s0.json", "s0.json", "s1.json"])
+    with pytest.raises(ValueError, match=r"missing shard\(s\) 2/3 \(given: 0/3, 1/3\)"):
+        merge_rl_data(shards[:2], names[:2])
+    with pytest.raises(ValueError, match="s1.json: not a shard"):
+        merge_rl_data([shards[0], whole], ["s0.json", "s1.json"])
+    other_seed = generate_to_file(small_world, queries, tmp_path / "t1.json", 16, seed=4, shard=(1, 3), **QUIET)
+    with pytest.raises(ValueError, match=r"t1.json: from another generation than s0.json \(seed: 3 -> 4\)"):
+        merge_rl_data([shards[0], other_seed, shards[2]], ["s0.json", "t1.json", "s2.json"])
+    four = generate_to_file(small_world, queries, tmp_path / "f.json", 16, seed=3, shard=(1, 4), **QUIET)
+    with pytest.raises(ValueError, match="f.json: shard 1/4, but s0.json is one of 3"):
+        merge_rl_data([shards[0], four, shards[2]], ["s0.json", "f.json", "s2.json"])
+    trimmed = shards[1].model_copy(update={"queries": dict(list(shards[1].queries.items())[:-1])})
+    with pytest.raises(ValueError, match="the shards hold 14 queries, the generation 15"):
+        merge_rl_data([shards[0], trimmed, shards[2]], names)
+
+
+def test_resuming_generation_with_another_proposer_is_refused_naming_the_difference(tmp_path, small_world):
+    class Stop(Exception):
+        pass
+
+    def stop_after_three(counter=[]):
+        counter.append(1)
+        if len(counter) == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        generate_to_file(small_world, list(range(10)), tmp_path / "rl.json", 16, seed=3, progress=stop_after_three,
+                         provenance={"proposer": {"sft_ckpt_sha256": "a" * 64}}, **QUIET)
+    before = (tmp_path / "rl.json.partial.jsonl").read_bytes()
+    with pytest.raises(ValueError, match=r"started with other settings \(proposer: .*aaaa.* -> .*bbbb"):
+        generate_to_file(small_world, list(range(10)), tmp_path / "rl.json", 16, seed=3,
+                         provenance={"proposer": {"sft_ckpt_sha256": "b" * 64}}, **QUIET)
+    assert (tmp_path / "rl.json.partial.jsonl").read_bytes() == before, "the refused run changed nothing"
+
+
+@pytest.mark.parametrize("cut", ["mid-json", "before-newline"])
+def test_a_line_cut_by_a_kill_is_dropped_and_redone_not_appended_to(tmp_path, small_world, cut):
+    queries = list(range(8))
+    whole = generate_to_file(small_world, queries, tmp_path / "whole.json", 16, seed=3, **QUIET)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_four(counter=[]):
+        counter.append(1)
+        if len(counter) == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        generate_to_file(small_world, queries, tmp_path / "rl.json", 16, seed=3, progress=stop_after_four, **QUIET)
+    partial = tmp_path / "rl.json.partial.jsonl"
+    lines = partial.read_bytes().split(b"\n")
+    last = lines[-2]  # query 3's complete line
+    cut_line = last[: len(last) // 2] if cut == "mid-json" else last
+    partial.write_bytes(b"\n".join(lines[:-2]) + b"\n" + cut_line)
+
+    class StopAgain(Exception):
+        pass
+
+    def stop_after_one(counter=[]):
+        counter.append(1)
+        if len(counter) == 1:
+            raise StopAgain
+
+    with pytest.raises(StopAgain):  # a second interruption: the file must still be whole lines
+        generate_to_file(small_world, queries, tmp_path / "rl.json", 16, seed=3, progress=stop_after_one, **QUIET)
+    for line in partial.read_bytes().split(b"\n")[:-1]:
+        json.loads(line)
+    assert partial.read_bytes().endswith(b"\n")
+    counted = []
+    resumed = generate_to_file(small_world, queries, tmp_path / "rl.json", 16, seed=3,
+                               progress=lambda: counted.append(1), **QUIET)
+    assert len(counted) == 4, "query 3 (cut) is redone, 0-2 and the one after the cut are kept"
+    assert resumed.to_json() == whole.to_json()
 
 
 def test_sft_maps_beams_to_pool_positions_and_learns(small_world):

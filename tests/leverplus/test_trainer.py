@@ -83,11 +83,35 @@ def test_rce_raises_the_probability_of_the_best_candidate(tmp_path, small_data, 
     assert after.mean() > before.mean()
 
 
+# The run under test, with its fault injection: the kill hooks live here, in the test, never in the trainer.
+# KILL_AT_STEP: SIGKILL right after that optimiser step. KILL_SAVING: SIGKILL while that checkpoint is
+# being written (its bytes are in the temporary file, the rename has not happened).
 SCRIPT = """
-import sys, torch
+import os, signal, sys, torch
+from pathlib import Path
+import leverplus.data
 from leverplus.world import World, WorldConfig
 from leverplus.rl_data import generate_rl_data
 from leverplus.train import GRPOTrainer, Reporter, TrainerConfig, build_datasets, build_model, latest_checkpoint, seed_everything
+
+kill_at_step, kill_saving = int(os.environ.get("KILL_AT_STEP", 0)), os.environ.get("KILL_SAVING")
+if kill_at_step:
+    real_step = GRPOTrainer._step
+    def step(self, *args):
+        real_step(self, *args)
+        if self.state.global_step == kill_at_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+    GRPOTrainer._step = step
+if kill_saving:
+    class OS:
+        def __getattr__(self, name):
+            return getattr(os, name)
+        def replace(self, source, target):
+            if Path(target).name == kill_saving:
+                os.kill(os.getpid(), signal.SIGKILL)
+            os.replace(source, target)
+    leverplus.data.os = OS()
+
 world = World.build(WorldConfig(num_items=120, dim=16, seed=5))
 data = generate_rl_data(world, list(range(48)), pool_size=12, seed=5, log=lambda m: None)
 config = TrainerConfig(output_dir=sys.argv[1], batch_size=4, rce_epochs=2, grpo_epochs=2, hidden_dim=16,
@@ -95,7 +119,7 @@ config = TrainerConfig(output_dir=sys.argv[1], batch_size=4, rce_epochs=2, grpo_
 seed_everything(config.seed)
 train_set, val_set = build_datasets(config, data, world.embeddings)
 model = build_model(config, world.embeddings, data.shot_num)
-trainer = GRPOTrainer(config, model, train_set, val_set, Reporter(None))
+trainer = GRPOTrainer(config, model, train_set, val_set, Reporter(Path(sys.argv[1]) / "metrics.jsonl"))
 if len(sys.argv) > 2:
     trainer.resume(latest_checkpoint(sys.argv[1]))
 trainer.train()
@@ -103,22 +127,49 @@ torch.save(trainer.model.state_dict(), sys.argv[1] + "/final.pt")
 """
 
 
-@pytest.mark.parametrize("kill_at_step", [13, 28])  # mid RCE epoch 2, mid GRPO epoch 2 (10 steps an epoch)
-def test_killed_run_resumes_bit_for_bit(tmp_path, kill_at_step):
-    def run(directory, *extra, env=None):
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT), str(directory), *extra], cwd=REPO,
-                              env=env, capture_output=True, text=True, timeout=300)
-
+def _run(directory, *extra, env=None):
     import os
-    reference = run(tmp_path / "uninterrupted")
+
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT), str(directory), *extra], cwd=REPO,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("uninterrupted")
+    reference = _run(directory)
     assert reference.returncode == 0, reference.stderr
-    killed = run(tmp_path / "killed", env={**os.environ, "LEVERPLUS_KILL_AT_STEP": str(kill_at_step)})
-    assert killed.returncode == -9, "the run must really die by SIGKILL"
-    assert not (tmp_path / "killed" / "final.pt").exists()
-    assert not list((tmp_path / "killed").glob("*.tmp")), "no half-written checkpoint is left behind"
-    resumed = run(tmp_path / "killed", "--resume")
+    return directory
+
+
+# 10 steps an epoch: RCE 1-20, GRPO 21-40. Step 13: mid RCE epoch 2. Step 35: mid GRPO epoch 2, after
+# grpo_epoch1.pt holds the GRPO optimizer, the frozen reference policy and the adapted beta.
+@pytest.mark.parametrize("fault", [{"KILL_AT_STEP": "13"}, {"KILL_AT_STEP": "35"},
+                                   {"KILL_SAVING": "rce_epoch2.pt"}, {"KILL_SAVING": "grpo_epoch1.pt"}],
+                         ids=["mid-rce", "mid-grpo-after-a-grpo-checkpoint", "saving-rce2", "saving-grpo1"])
+def test_killed_run_resumes_bit_for_bit(tmp_path, fault, uninterrupted):
+    killed_dir = tmp_path / "killed"
+    killed = _run(killed_dir, env=fault)
+    assert killed.returncode == -9, f"the fault {fault} must really kill the run: {killed.stderr[-400:]}"
+    assert not (killed_dir / "final.pt").exists()
+    if "KILL_AT_STEP" in fault and fault["KILL_AT_STEP"] == "35":
+        assert (killed_dir / "grpo_epoch1.pt").exists() and not (killed_dir / "grpo_epoch2.pt").exists()
+    if "KILL_SAVING" in fault:
+        assert not (killed_dir / fault["KILL_SAVING"]).exists(), "the checkpoint being written is not there"
+    for checkpoint in killed_dir.glob("*.pt"):  # every checkpoint that exists is whole
+        torch.load(checkpoint, weights_only=True)
+    resumed = _run(killed_dir, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    expected = torch.load(tmp_path / "uninterrupted" / "final.pt")
-    actual = torch.load(tmp_path / "killed" / "final.pt")
+    expected = torch.load(uninterrupted / "final.pt")
+    actual = torch.load(killed_dir / "final.pt")
     assert expected.keys() == actual.keys()
     assert all(torch.equal(expected[k], actual[k]) for k in expected)
+    # the metrics of the resumed run read like the uninterrupted run's: no step twice, none missing
+    import json
+
+    def steps(directory):
+        entries = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
+        return [e["step"] for e in entries if "step" in e], [(e["phase"], e["epoch"]) for e in entries if e.get("event")]
+
+    assert steps(killed_dir) == steps(uninterrupted)
+    assert steps(killed_dir)[0] == list(range(1, 41))
