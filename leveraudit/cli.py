@@ -21,6 +21,9 @@ from leveraudit import __version__
 from leveraudit.cache import default_cache_dir
 from leveraudit.spec import CHECK_KINDS, Spec, SpecError, load_spec
 
+# accepted by every subcommand; main() reads it: an internal error shows its traceback only when asked
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="On an internal error, show the traceback.")]
+
 app = typer.Typer(
     name="leveraudit",
     help="Audit code against a plan's requirements (a YAML spec), statically with libcst.\n\n"
@@ -161,6 +164,7 @@ def explain(
     target: Annotated[str, typer.Argument(help="An item id (3.3.2), a check id (3.1/grpo-guard) or a check kind (guard).")],
     spec: Annotated[Optional[Path], typer.Option("--spec", "-s", help="The YAML spec (default: ./rules/v3.yaml).")] = None,
     lang: Annotated[Optional[Lang], typer.Option("--lang", help="Language of the item texts.")] = None,
+    verbose: Verbose = False,
 ) -> None:
     """Show what an item requires and how each of its checks decides, or document a check kind."""
     from leveraudit.checks import KINDS
@@ -205,6 +209,7 @@ def fix(
     root: Annotated[Path, typer.Argument(help="Root of the code to fix.")] = Path("."),
     spec: Annotated[Optional[Path], typer.Option("--spec", "-s", help="The YAML spec (default: ROOT/rules/v3.yaml).")] = None,
     diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff instead of writing the files.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Apply the spec's codemods (`autofix` templates) to failing checks whose gap is mechanical."""
     from leveraudit.engine import run_audit
@@ -240,6 +245,7 @@ def surface(
     root: Annotated[Path, typer.Argument(help="Root of the code.")] = Path("."),
     format: Annotated[SurfaceFormat, typer.Option("--format", "-f", help="table or json.")] = SurfaceFormat.table,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Globs to skip (repeatable); .gitignore is honoured.")] = None,
+    verbose: Verbose = False,
 ) -> None:
     """List every program's options (argparse, typer, click): dest, flags, type, effective default, help, path:line."""
     from rich.table import Table
@@ -278,6 +284,7 @@ def test_fixtures(
     fixtures_dir: Annotated[Path, typer.Argument(help="A folder of fixture trees (one audited root per sub-folder) "
                                                       "and *.variants.yaml files (edits of a base tree).")],
     spec: Annotated[Path, typer.Option("--spec", "-s", help="The YAML spec under test.")] = Path("rules/v3.yaml"),
+    verbose: Verbose = False,
 ) -> None:
     """Test a spec against fixture trees with expected verdicts (expect.yaml or `# expect: fail ID`)."""
     from leveraudit.ruletest import run_fixtures
@@ -315,7 +322,7 @@ def _options(
 
 
 @app.command()
-def schema() -> None:
+def schema(verbose: Verbose = False) -> None:
     """Print the JSON Schema of the spec language (for editor validation)."""
     document = Spec.model_json_schema(by_alias=True)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -324,7 +331,7 @@ def schema() -> None:
 
 
 @app.command()
-def version() -> None:
+def version(verbose: Verbose = False) -> None:
     """Print the version."""
     typer.echo(__version__)
 

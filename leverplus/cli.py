@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -9,6 +10,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+
+# accepted by every subcommand; main() reads it: an internal error shows its traceback only when asked
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="On an internal error, show the traceback.")]
 
 app = typer.Typer(name="leverplus", help="The Lever-Plus v3 system: embeddings, SFT, RL data, RCE/GRPO training, evaluation.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -92,6 +96,7 @@ def make_example_data(
     pool_size: Annotated[int, typer.Option(min=2, help="Candidate pool per query (the query excluded).")] = 32,
     shot_num: Annotated[int, typer.Option(min=1, help="Demonstrations per candidate sequence.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the world and of the candidates.")] = 0,
+    verbose: Verbose = False,
 ) -> None:
     """Write a small, realistic data set from the seeded synthetic VQA world (RL JSON uses cosine proposals)."""
     import json
@@ -123,6 +128,7 @@ def export_embeddings(
     output: Annotated[Path, typer.Option(help="The item-embedding matrix to write (.pt).")] = Path("embeddings.pt"),
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     device: Annotated[str, typer.Option()] = "cpu",
+    verbose: Verbose = False,
 ) -> None:
     """Embed every item with CLIP (normalised mean of image and question embeddings), row i = item i."""
     from leverplus.data import DataError, load_vqa_items, save_embeddings
@@ -152,6 +158,7 @@ def sft(
     lr: Annotated[float, typer.Option()] = 1e-3,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     seed: Annotated[int, typer.Option(help="Seed of pools, initialisation and shuffling.")] = 0,
+    verbose: Verbose = False,
 ) -> None:
     """Train the selector on the legacy beams, labels mapped to positions in each query's pool."""
     from leverplus.data import DataError, load_embeddings, load_legacy_beams
@@ -187,6 +194,7 @@ def generate_rl_data_command(
     shard: Annotated[Optional[str], typer.Option(help="I/N: only every N-th query starting at I (merge with merge-rl-data).")] = None,
     max_missing_fraction: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.0,
     seed: Annotated[int, typer.Option()] = 0,
+    verbose: Verbose = False,
 ) -> None:
     """Propose candidate sequences per query (SFT beam search, temperature samples, random pointers from the
     query's real pool), score each with the VLM backend, and write the RL JSON incrementally."""
@@ -247,6 +255,7 @@ def generate_rl_data_command(
 def merge_rl_data_command(
     shards: Annotated[list[Path], typer.Argument(help="Shard files of one generation.")],
     output: Annotated[Path, typer.Option(help="The merged RL JSON.")],
+    verbose: Verbose = False,
 ) -> None:
     """Merge the shards of one `generate-rl-data --shard I/N` run into one RL JSON."""
     from leverplus.data import DataError, load_rl_data, write_json_atomic
@@ -274,6 +283,7 @@ def evaluate(
     bootstrap: Annotated[int, typer.Option(min=100)] = 1000,
     output: Annotated[Path, typer.Option(help="Result JSON; the plot goes beside it as .png.")] = Path("runs/evaluation.json"),
     seed: Annotated[int, typer.Option()] = 0,
+    verbose: Verbose = False,
 ) -> None:
     """VQA accuracy per selector and shot count with bootstrap confidence intervals, a JSON and a PNG plot."""
     import torch
@@ -322,6 +332,7 @@ def demo(
     train_queries: Annotated[int, typer.Option(min=10)] = 800,
     eval_queries: Annotated[int, typer.Option(min=10)] = 500,
     seed: Annotated[int, typer.Option()] = 0,
+    verbose: Verbose = False,
 ) -> None:
     """The whole chain on the simulated world: embeddings -> SFT -> RL data -> RCE -> evaluation table."""
     from leverplus.pipeline import DemoConfig, run_demo
@@ -361,6 +372,7 @@ def train(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
     resume: Annotated[bool, typer.Option(help="Continue the run in --output-dir from its latest checkpoint; the same settings are required (only the epoch counts and --device may change).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Delete the checkpoints, metrics and run.json a previous run left in --output-dir, then start afresh.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Train the v3 selector: RCE warm-up, then GRPO when --grpo-epochs > 0.
 
@@ -383,6 +395,8 @@ def train(
         _fail(f"unknown --reward-mode {reward_mode!r}; choose one of {', '.join(REWARD_MODES)}")
     if resume and overwrite:
         _fail("--resume continues the run in --output-dir and --overwrite discards it: choose one")
+    if rce_epochs == 0 and grpo_epochs == 0:
+        _fail("--rce-epochs 0 and --grpo-epochs 0: nothing to train (the v3 recipe: --rce-epochs 5)")
     _check_device(device)
     for name, path in (("--rl-data", rl_data), ("--embeddings", embeddings), ("--sft-ckpt", sft_ckpt)):
         if path is not None and path.is_dir():
@@ -502,11 +516,23 @@ class RichReporter:
 
 
 def main() -> None:
+    """Exit codes: 0 ok · 2 unusable input (a bad option or file, a refused resume, a full disk, a
+    permission) · 3 internal error (one line; the traceback only with -v / --verbose) · 130 interrupted."""
     try:
         app()
     except KeyboardInterrupt:
         console.print("leverplus: interrupted (resume with --resume)")
         sys.exit(130)
+    except OSError as exc:  # disk full, permission denied, a missing folder: the user's to fix
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        console.print(f"leverplus: error: cannot use{where}: {exc.strerror or exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback, unless asked for
+        if "-v" in sys.argv or "--verbose" in sys.argv or os.environ.get("LEVERPLUS_DEBUG"):
+            raise
+        console.print(f"leverplus: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
+                      highlight=False, soft_wrap=True, markup=False)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 GenMethod = Literal["beam", "sample", "random", "retrieval"]
 EvalMode = Literal["file", "fallback"]
@@ -35,14 +35,15 @@ class _Strict(BaseModel):
 
 
 class PointerCandidate(_Strict):
-    pointer: list[int] = Field(min_length=1)
+    # StrictInt: an item id is an integer; JSON `true` or `1.0` is refused, not read as item 1
+    pointer: list[StrictInt] = Field(min_length=1)
     gen_method: GenMethod
-    beam_rank: int | None = None
+    beam_rank: StrictInt | None = None
     beam_score: float | None = None
     logprob_score: float | None = None
     temperature: float | None = None
     vqa_pred_answer: str = ""
-    vqa_correct: Literal[0, 1]
+    vqa_correct: Annotated[StrictInt, Field(ge=0, le=1)]
     vqa_acc_score: float = Field(ge=0.0, le=1.0)
     vqa_eval_mode: EvalMode
 
@@ -55,7 +56,7 @@ class PointerCandidate(_Strict):
 
 
 class QueryRecord(_Strict):
-    candidate_pool: list[int] = Field(min_length=1)
+    candidate_pool: list[StrictInt] = Field(min_length=1)
     pointer_candidates: list[PointerCandidate]
 
     @model_validator(mode="after")
@@ -251,6 +252,10 @@ def load_embeddings(path: str | Path):
     tensor = payload.get("embeddings") if isinstance(payload, dict) else payload
     if not isinstance(tensor, torch.Tensor) or tensor.dim() != 2:
         raise DataError(f"{path}: expected a 2-D tensor [num_items, dim] (or {{'embeddings': tensor}})")
+    if not tensor.is_floating_point():  # ids, masks or complex numbers are no embedding
+        raise DataError(f"{path}: embeddings must be floating point, found {str(tensor.dtype).replace('torch.', '')}")
+    if tensor.shape[0] == 0 or tensor.shape[1] == 0:
+        raise DataError(f"{path}: embeddings are empty (shape {tuple(tensor.shape)})")
     if not torch.isfinite(tensor).all():
         raise DataError(f"{path}: embeddings contain NaN or inf")
     return tensor.float().contiguous()

@@ -55,3 +55,13 @@ def test_explain_item_check_and_kind():
     assert kind.exit_code == 0 and "exits" in kind.stdout and "before" in kind.stdout
     unknown = invoke("explain", "9.9", "--spec", V3)
     assert unknown.exit_code == 2
+
+
+def test_every_subcommand_accepts_verbose():
+    from typer.testing import CliRunner
+
+    from leveraudit.cli import app
+
+    commands = ["check", "explain", "fix", "surface", "test", "schema", "version"]
+    for command in commands:
+        assert "--verbose" in CliRunner().invoke(app, [command, "--help"]).output, command

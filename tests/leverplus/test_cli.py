@@ -140,3 +140,54 @@ def test_clean_errors_for_bad_options(tmp_path):
     for command, message in cases:
         assert message in _one_line_error(runner.invoke(app, command)), command
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.json.partial.jsonl").exists()
+
+
+def test_more_clean_errors(tmp_path):
+    import torch
+
+    data_dir, args = _example(tmp_path)
+    nothing = _one_line_error(runner.invoke(app, args[:-4] + ["--rce-epochs", "0", "--grpo-epochs", "0"]))
+    assert "nothing to train" in nothing and not (tmp_path / "run").exists()
+    for dtype, name in ((torch.int64, "int64"), (torch.bool, "bool"), (torch.complex64, "complex64")):
+        torch.save(torch.zeros(80, 4, dtype=dtype), tmp_path / "bad.pt")
+        bad = [str(tmp_path / "bad.pt") if a.endswith("embeddings.pt") else a for a in args]
+        assert f"embeddings must be floating point, found {name}" in _one_line_error(runner.invoke(app, bad))
+    torch.save(torch.zeros(80, 0), tmp_path / "bad.pt")
+    assert "embeddings are empty (shape (80, 0))" in _one_line_error(runner.invoke(app, bad))
+    document = json.loads((data_dir / "rl_data.json").read_text())
+    first = next(k for k in document if k != "_meta")
+    document[first]["candidate_pool"][0] = True  # JSON `true` is no item id
+    (tmp_path / "pool.json").write_text(json.dumps(document))
+    bad = [str(tmp_path / "pool.json") if a.endswith("rl_data.json") else a for a in args]
+    assert f"query {first}: candidate_pool[0]: Input should be a valid integer" in _one_line_error(runner.invoke(app, bad))
+
+
+@pytest.mark.parametrize("command", [["train", "--help"], ["evaluate", "--help"], ["merge-rl-data", "--help"]])
+def test_every_subcommand_accepts_verbose(command):
+    assert "--verbose" in runner.invoke(app, command).output
+
+
+def test_an_internal_error_is_one_line_and_exit_3_and_a_full_disk_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    crash = ("import sys, leverplus.rl_data as r\n"
+             "r.merge_rl_data = lambda *a, **k: 1 / 0\n"
+             "from leverplus.cli import main\nsys.argv = ['leverplus', 'merge-rl-data', *sys.argv[1:]]\nmain()")
+    _, _ = _example(tmp_path)
+    shard = tmp_path / "data" / "rl_data.json"
+    done = subprocess.run([sys.executable, "-c", crash, str(shard), "--output", str(tmp_path / "m.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "internal error: ZeroDivisionError" in done.stderr and "Traceback" not in done.stderr
+    verbose = subprocess.run([sys.executable, "-c", crash, str(shard), "--output", str(tmp_path / "m.json"), "-v"],
+                             capture_output=True, text=True, timeout=120)
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+    full = ("import errno, sys, leverplus.data as d\n"
+            "def full(*a, **k):\n    raise OSError(errno.ENOSPC, 'No space left on device', sys.argv[-1])\n"
+            "d.atomic_write = full\n"
+            "from leverplus.cli import main\nsys.argv = ['leverplus', 'make-example-data', '--num-items', '40',"
+            " '--num-queries', '4', '--pool-size', '8', '--output-dir', sys.argv[-1]]\nmain()")
+    disk = subprocess.run([sys.executable, "-c", full, str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=120)
+    assert disk.returncode == 2 and "No space left on device" in disk.stderr and "Traceback" not in disk.stderr
