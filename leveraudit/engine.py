@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from leveraudit.checks import KINDS
 from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
 from leveraudit.checks.surface_kinds import SurfaceKind
 from leveraudit.extract.cli import CliOption, extract_cli
-from leveraudit.extract.discover import FileRef, GlobSet, Skipped, discover, read_source
+from leveraudit.extract.discover import FileRef, GlobSet, Skipped, discover, read_raw_text, read_source
 from leveraudit.extract.module import ParseFailure, parse_module
 from leveraudit.extract.pattern import PatternError
 from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
@@ -226,11 +227,20 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     stats.functions = sum(results[p.ref.rel].get("analysed", 0) for p in todo if p.ref.rel in results)
 
     diagnostics = [Diagnostic(path=s.rel, line=0, column=0, kind="skipped", message=s.reason) for s in skipped]
+    # a file that could not be read but whose bytes hold what a check looks for leaves that check undecided
+    planner = Planner(spec)
+    needed_by_skipped = {s.rel: planner.relevance(s.rel, raw)[0] for s in skipped
+                         if (raw := read_raw_text(root / s.rel)) is not None}
     cli: list[CliOption] = []
     facts: dict[str, list[dict]] = {check_id: [] for check_id in checks_by_id}
     unparsable: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
     check_errors: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
+    for rel, ids in needed_by_skipped.items():
+        reason = next(s.reason for s in skipped if s.rel == rel)
+        for check_id in ids:
+            unparsable[check_id].append((rel, f"{rel} could not be analysed ({reason})"))
     inline: dict[str, list[dict]] = {}
+    known_ids = {item.id for item in spec.items} | set(checks_by_id)
     for plan in plans:
         output = results.get(plan.ref.rel)
         if output is None:
@@ -240,7 +250,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
             diagnostics.append(Diagnostic(path=plan.ref.rel, line=error["line"], column=error["column"],
                                           kind="syntax-error", message=error["message"]))
             for check_id in plan.check_ids:
-                unparsable[check_id].append(f"{plan.ref.rel}:{error['line']}:{error['column']}")
+                unparsable[check_id].append((plan.ref.rel, f"{plan.ref.rel}:{error['line']}:{error['column']} does not parse"))
             continue
         if output.get("suppressions"):
             inline[plan.ref.rel] = output["suppressions"]
@@ -249,6 +259,13 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
                     diagnostics.append(Diagnostic(path=plan.ref.rel, line=suppression["line"], column=1,
                                                   kind="suppression-without-reason",
                                                   message=f"leveraudit: ignore[{', '.join(suppression['ids'])}] gives no reason"))
+                for unknown in [i for i in suppression["ids"] if i not in known_ids]:
+                    close = difflib.get_close_matches(unknown, sorted(known_ids), n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    diagnostics.append(Diagnostic(path=plan.ref.rel, line=suppression["line"], column=1,
+                                                  kind="suppression-unknown-id",
+                                                  message=f"leveraudit: ignore[{unknown}] names no item or check "
+                                                          f"of the spec, so it suppresses nothing{hint}"))
         for check_id in plan.check_ids:
             facts[check_id].extend(output["facts"].get(check_id, []))
             if check_id in output.get("check_errors", {}):
@@ -312,9 +329,9 @@ def _evaluate(check, facts, context, unparsable, errors) -> Outcome:
         return Outcome(ERROR, L(f"check cannot run: {errors[0]}", f"检查无法执行：{errors[0]}"))
     outcome = KINDS[check.kind].evaluate(check, facts, context)
     if outcome.status != PASS and unparsable:
-        where = ", ".join(unparsable[:3])
-        return Outcome(ERROR, L(f"cannot be decided: {where} does not parse ({outcome.message['en']})",
-                                f"无法判定：{where} 无法解析（{outcome.message['zh']}）"), outcome.evidence)
+        where = "; ".join(description for _, description in unparsable[:3])
+        return Outcome(ERROR, L(f"cannot be decided: {where} ({outcome.message['en']})",
+                                f"无法判定：{where}（{outcome.message['zh']}）"), outcome.evidence)
     return outcome
 
 
@@ -364,7 +381,7 @@ def _evaluate_scoped(check, facts, context, in_scope: set[str], unparsable, erro
     cli_in = [o for o in context.cli if o.path in in_scope]
     cli_out = [o for o in context.cli if o.path not in in_scope]
     scoped = Context(cli=cli_in, surface=context.surface)
-    outcome = _evaluate(check, inside, scoped, [u for u in unparsable if u.rsplit(":", 2)[0] in in_scope], errors)
+    outcome = _evaluate(check, inside, scoped, [u for u in unparsable if u[0] in in_scope], errors)
     if not outside and not (KINDS[check.kind].needs_cli and cli_out):
         return outcome, []
     other = KINDS[check.kind].evaluate(check, outside, Context(cli=cli_out, surface=context.surface))

@@ -153,3 +153,89 @@ def test_an_include_that_matches_nothing_is_an_error(tmp_path):
     root = write_tree(tmp_path / "tree", {"notes.txt": "nothing to audit\n"})
     result = runner.invoke(app, ["check", "--spec", str(V3), str(root), "--no-cache"])
     assert result.exit_code == 2 and "matches the spec's include globs" in result.output
+
+
+# -- diagnostics instead of silent ❌ ----------------------------------------------------------------------
+def test_an_undecodable_file_holding_what_a_check_needs_makes_it_undecided_not_failed(tmp_path):
+    # no PEP 263 cookie, so the latin-1 byte is invalid utf-8: the file is skipped, but its bytes define DS
+    files = {"other.py": "x = 1\n"}
+    root = write_tree(tmp_path / "tree", files)
+    (root / "d.py").write_bytes("class DS:\n    def __init__(self, skip=False):\n        self.n = 'caf\xe9'\n"
+                                .encode("latin-1"))
+    from leveraudit.spec import parse_spec
+    from tests.conftest import one_check_spec
+
+    spec = parse_spec(one_check_spec({"kind": "param", "function": "DS.__init__", "name": "skip"}))
+    report, _ = run_audit(spec, root, jobs=1)
+    check = report.items[0].checks[0]
+    assert check.status == "error", "⛔ cannot be decided, not ❌"
+    assert "d.py could not be analysed (not valid utf-8" in check.message["en"]
+    assert [d.kind for d in report.diagnostics if d.path == "d.py"] == ["skipped"]
+    # a skipped file that does not mention DS changes nothing
+    (root / "d.py").write_bytes(b"s = '\xe9'\n")
+    report, _ = run_audit(spec, root, jobs=1)
+    assert report.items[0].checks[0].status == "fail"
+
+
+def test_a_directory_that_cannot_be_listed_is_a_diagnostic(tmp_path, monkeypatch):
+    from leveraudit.extract.discover import discover
+
+    root = write_tree(tmp_path / "tree", {"a.py": "x = 1\n", "locked/b.py": "y = 2\n"})
+    real = os.scandir
+
+    def refuse(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)  # a root-run CI cannot chmod a folder unreadable
+    found = discover(root, ["**/*.py"], [])
+    assert [f.rel for f in found.files] == ["a.py"]
+    assert [(s.rel, s.reason) for s in found.skipped] == [("locked", "cannot list directory: Permission denied")]
+
+
+@pytest.mark.parametrize("index_version", ["2", "3", "4"])
+def test_a_tracked_file_that_gitignore_matches_is_still_audited(tmp_path, index_version):
+    import subprocess
+
+    from leveraudit.extract.discover import discover, tracked_paths
+
+    root = write_tree(tmp_path / "repo", {"lever_lm/models/v3/dataset_v3.py": "x = 1\n", "lever_lm/util.py": "y = 1\n",
+                                          "scratch/notes.py": "z = 1\n", "build/gen.py": "w = 1\n"})
+    git = ["git", "-C", str(root), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "lever_lm", "build"], check=True)
+    subprocess.run([*git, "update-index", "--index-version", index_version], check=True)
+    (root / ".gitignore").write_text("lever_lm/\nbuild/\nscratch/\n", encoding="utf-8")
+    tracked = set(subprocess.run([*git, "ls-files"], capture_output=True, text=True, check=True).stdout.split())
+    assert tracked_paths(root) == tracked
+    found = sorted(f.rel for f in discover(root, ["**/*.py"], []).files)
+    assert found == ["build/gen.py", "lever_lm/models/v3/dataset_v3.py", "lever_lm/util.py"], \
+        "tracked files are audited; the untracked ignored one is not"
+
+
+def test_spec_format_version_2_and_typos_are_refused_clearly(tmp_path):
+    spec = tmp_path / "s.yaml"
+    body = "title: t\nitems:\n  - id: '1'\n    title: t\n    priority: high\n    checks:\n      - kind: cli_option\n"
+    spec.write_text("version: 2\n" + body + "        dest: lr\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", "--spec", str(spec), str(FIXTURES / "research_after")])
+    assert result.exit_code == 2
+    assert "s.yaml:1: version: spec format version 2 is not supported (this leveraudit reads version 1)" in result.output
+    spec.write_text("version: 1\n" + body + "        dset: lr\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", "--spec", str(spec), str(FIXTURES / "research_after")])
+    assert result.exit_code == 2
+    assert "s.yaml:9: items[0].checks[0].dset: unknown key; did you mean 'dest'?" in result.output
+
+
+def test_a_suppression_naming_an_unknown_id_is_a_diagnostic(tmp_path):
+    from leveraudit.spec import parse_spec
+    from tests.conftest import one_check_spec
+
+    root = write_tree(tmp_path / "tree", {"d.py": "class DS:\n    def __init__(self):  # leveraudit: ignore[T/parm] later\n"
+                                                  "        pass\n"})
+    spec = parse_spec(one_check_spec({"kind": "param", "function": "DS.__init__", "name": "skip"}))
+    report, _ = run_audit(spec, root, jobs=1)
+    unknown = [d for d in report.diagnostics if d.kind == "suppression-unknown-id"]
+    assert len(unknown) == 1 and unknown[0].line == 2
+    assert "ignore[T/parm] names no item or check" in unknown[0].message and "did you mean 'T/param#1'?" in unknown[0].message
+    assert report.items[0].checks[0].status == "fail", "it suppressed nothing"

@@ -145,6 +145,28 @@ def declared_encoding(data: bytes) -> str:
     return "utf-8"
 
 
+RAW_SCAN_BYTES = 64 * 1024 * 1024  # how much of a skipped file is searched for the names checks need
+
+
+def read_raw_text(path: Path) -> str | None:
+    """The bytes of a regular file (at most RAW_SCAN_BYTES) as latin-1 text, which maps every byte to one
+    character: enough to see whether a file that could not be decoded or parsed names what a check
+    needs. None for anything that is not a readable regular file."""
+    try:
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        if not statmod.S_ISREG(os.fstat(handle).st_mode):
+            return None
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            return stream.read(RAW_SCAN_BYTES).decode("latin-1")
+    except OSError:
+        return None
+    finally:
+        os.close(handle)
+
+
 def read_source(ref: FileRef) -> SourceFile | Skipped:
     """The file's text, read only if it is still a regular file, and never more than the size cap
     (a file that grew since discovery, or a device swapped in, cannot make us read without end)."""
@@ -179,12 +201,75 @@ def read_source(ref: FileRef) -> SourceFile | Skipped:
     return SourceFile(ref.path, ref.rel, text, digest)
 
 
+MAX_INDEX_BYTES = 256 * 1024 * 1024
+
+
+def tracked_paths(root: Path) -> set[str]:
+    """Paths git tracks in the repository at `root` (read from `.git/index`, versions 2-4, without
+    running git). `.gitignore` does not apply to a tracked file, so neither does discovery. Empty when
+    `root` is no repository root or the index cannot be read."""
+    import struct
+
+    try:
+        index = root / ".git" / "index"
+        if not index.is_file() or index.stat().st_size > MAX_INDEX_BYTES:
+            return set()
+        data = index.read_bytes()
+    except OSError:
+        return set()
+    if len(data) < 12 or data[:4] != b"DIRC":
+        return set()
+    version, count = struct.unpack(">II", data[4:12])
+    if version not in (2, 3, 4):
+        return set()
+    paths: set[str] = set()
+    offset, previous = 12, b""
+    try:
+        for _ in range(count):
+            start = offset
+            flags = struct.unpack(">H", data[offset + 60: offset + 62])[0]
+            offset += 62
+            if version >= 3 and flags & 0x4000:  # extended flags
+                offset += 2
+            if version == 4:  # the path is the previous one less N bytes, plus a suffix
+                strip, shift = 0, 0
+                while True:
+                    byte = data[offset]
+                    offset += 1
+                    strip = (strip << 7) | (byte & 0x7F) if shift else byte & 0x7F
+                    if not byte & 0x80:
+                        break
+                    strip += 1
+                    shift += 1
+                end = data.index(b"\0", offset)
+                path = previous[: len(previous) - strip] + data[offset:end]
+                offset = end + 1
+            else:
+                end = data.index(b"\0", offset)
+                path = data[offset:end]
+                offset = start + ((end - start + 8) // 8) * 8  # NUL-padded to a multiple of eight
+            previous = path
+            paths.add(path.decode("utf-8", "surrogateescape"))
+    except (IndexError, ValueError, struct.error):
+        return paths  # a truncated index: what was read is still right
+    return paths
+
+
 def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
-    """Walk `root` without following symlinks, so loops and escapes are impossible."""
+    """Walk `root` without following symlinks, so loops and escapes are impossible. A directory that
+    cannot be listed is reported as skipped, not silently missing; a file git tracks is audited even
+    when a `.gitignore` pattern matches it (as git itself does)."""
     result = Discovery()
     includes, excludes = GlobSet(include), GlobSet(exclude)
     ignore = GitIgnore()
-    for current, dirnames, filenames in os.walk(root, followlinks=False):
+    tracked = tracked_paths(root)
+    tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}
+
+    def unlistable(error: OSError) -> None:
+        where = Path(error.filename).relative_to(root).as_posix() if error.filename else "."
+        result.skipped.append(Skipped(where, f"cannot list directory: {error.strerror}"))
+
+    for current, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlistable):
         current_path = Path(current)
         rel_dir = current_path.relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir
@@ -195,13 +280,15 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if name in ALWAYS_SKIPPED_DIRS or (current_path / name).is_symlink():
                 continue
-            if ignore.ignored(rel, True) or excludes.matches_dir(rel):
+            if excludes.matches_dir(rel) or (ignore.ignored(rel, True) and rel not in tracked_dirs):
                 continue
             kept.append(name)
         dirnames[:] = kept
         for name in sorted(filenames):
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            if not includes.matches(rel) or excludes.matches(rel) or ignore.ignored(rel, False):
+            if not includes.matches(rel) or excludes.matches(rel):
+                continue
+            if ignore.ignored(rel, False) and rel not in tracked:
                 continue
             path = current_path / name
             if path.is_symlink():

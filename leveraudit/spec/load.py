@@ -178,7 +178,8 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     try:
         spec = Spec.model_validate(located.value)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
+        # an unknown key first: `dset:` explains the "dest: required" that comes with it
+        errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
         first = _format_error(errors[0], located, source)
         more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise SpecError(first + more) from None

@@ -383,7 +383,7 @@ class Waiver(Strict):
 
 
 class Spec(Strict):
-    version: int = Field(ge=1)
+    version: int = Field(description="the spec format version; only 1 exists")
     title: Localized
     lang: Lang = "zh"
     plan: Plan | None = None
@@ -397,6 +397,13 @@ class Spec(Strict):
     def check_line(self, check_id: str) -> int:
         """The spec line that defines a check (where a report locates a requirement with no code)."""
         return self._check_lines.get(check_id, 1)
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version != 1:  # a newer format read as version 1 would be misread silently
+            raise ValueError(f"spec format version {version} is not supported (this leveraudit reads version 1)")
+        return version
 
     @model_validator(mode="after")
     def _waivers_name_known_ids(self) -> "Spec":
