@@ -115,3 +115,84 @@ def test_patterns_and_regexes_are_validated_at_load_with_their_line():
                  "      - kind: pattern\n        pattern: [\"print(...)\"]\n        mentions: \"(unclosed\"\n")
     with pytest.raises(SpecError, match=r"^<spec>:10: items\[0\]\.checks\[0\]\.mentions: not a valid regex"):
         parse_spec(bad_regex)
+
+
+# -- the schema accepts everything the loader accepts --------------------------------------------------
+def _schema() -> dict:
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    return json.loads(result.stdout)
+
+
+def _loader_accepts(document: dict) -> bool:
+    import yaml
+
+    try:
+        parse_spec(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
+        return True
+    except SpecError:
+        return False
+
+
+def _schema_accepts(document: dict, schema: dict) -> bool:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema).is_valid(document)
+
+
+def _readme_examples() -> list[dict]:
+    """Every YAML example of the README; a fragment (no `version`) is completed with a minimal spec."""
+    import re
+
+    import yaml
+
+    from tests.conftest import REPO
+
+    base = {"version": 1, "title": "t", "items": [{"id": "1", "title": "t", "priority": "high",
+                                                    "checks": [{"kind": "param", "function": "f", "name": "x"}]}]}
+    examples = []
+    for block in re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"), re.S):
+        document = yaml.safe_load(block)
+        if "version" not in document:
+            merged = {**base, **document}
+            if "items" in document:  # a fragment of an item: complete it with the base item's fields
+                merged["items"] = [{**base["items"][0], **item} for item in document["items"]]
+            document = merged
+        examples.append(document)
+    return examples
+
+
+def _variants_of(document: dict):
+    """The same spec spelled every other way the loader allows: plain strings for two-language texts,
+    one value for a one-or-many list."""
+    import copy
+
+    plain = copy.deepcopy(document)
+    for item in plain["items"]:
+        item["title"] = item["title"]["en"] if isinstance(item["title"], dict) else item["title"]
+        for check in item["checks"]:
+            for key in ("title", "message"):
+                if isinstance(check.get(key), dict):
+                    check[key] = check[key].get("en") or check[key].get("zh")
+            for key, value in list(check.items()):
+                if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+                    check[key] = value[0]
+    yield plain
+
+
+def test_the_schema_never_rejects_what_the_loader_accepts():
+    import yaml
+
+    from tests.conftest import V3
+
+    schema = _schema()
+    v3 = yaml.safe_load(V3.read_text(encoding="utf-8"))
+    documents = [*_readme_examples(), v3, *_variants_of(v3)]
+    assert len(documents) >= 5
+    accepted = 0
+    for document in documents:
+        if _loader_accepts(document):
+            accepted += 1
+            assert _schema_accepts(document, schema), json.dumps(document)[:300]
+    assert accepted >= 3, "the README's full example, rules/v3.yaml and its plain spelling load"
+    assert not _schema_accepts({**v3, "version": 2}, schema), "the schema knows only version 1 exists"

@@ -33,6 +33,11 @@ class Localized(Strict):
             return {"zh": value, "en": value}
         return value
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        # the schema must accept what the loader accepts: a plain string stands for both languages
+        return {"anyOf": [{"type": "string"}, handler(core_schema)]}
+
     def get(self, lang: str) -> str:
         if lang == "zh":
             return self.zh or self.en or ""
@@ -383,7 +388,7 @@ class Waiver(Strict):
 
 
 class Spec(Strict):
-    version: int = Field(description="the spec format version; only 1 exists")
+    version: int = Field(description="the spec format version; only 1 exists", json_schema_extra={"const": 1})
     title: Localized
     lang: Lang = "zh"
     plan: Plan | None = None
