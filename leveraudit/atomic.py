@@ -25,11 +25,27 @@ def _temp_prefix(path: Path) -> str:
 def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
     """Replace `path` by `data` atomically. `mode`: permission bits (default: the existing file's, else
     0o666 less the umask, as `open()` would give)."""
-    path = Path(path)
-    if mode is None:
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)  # replace the file, keep the link
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        # a device or FIFO (`-o /dev/stdout`): write into it; renaming over it would replace the device
         try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-        except FileNotFoundError:
+            with open(path, "wb") as stream:
+                stream.write(data)
+        except OSError as exc:  # /dev/full: name the target, not nothing
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        return
+    if mode is None:
+        if existing is not None:
+            mode = stat.S_IMODE(existing.st_mode)
+        else:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask

@@ -17,14 +17,34 @@ class GateError(Exception):
 
 
 def load_baseline(path: Path) -> dict:
+    from leveraudit.userfiles import UserFileError, read_user_file
+
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GateError(f"baseline {path} not found") from None
-    except (OSError, ValueError) as exc:
-        raise GateError(f"baseline {path} is not a JSON report: {exc}") from None
+        document = json.loads(read_user_file(path, "baseline"))
+    except UserFileError as exc:
+        raise GateError(str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python recurses
+        first = str(exc).splitlines()[0] if str(exc) else "nested too deeply"
+        raise GateError(f"baseline {path} is not a JSON report: {first}") from None
+    if not isinstance(document, dict):
+        raise GateError(f"baseline {path} is not a leveraudit JSON report (a {type(document).__name__}, not an object)")
     if not str(document.get("schema", "")).startswith("leveraudit.report/"):
         raise GateError(f"baseline {path} is not a leveraudit JSON report (schema {document.get('schema')!r})")
+    items = document.get("items", [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in items):
+        raise GateError(f"baseline {path}: `items` must be a list of item objects with an `id`")
+    for item in items:
+        checks = item.get("checks", [])
+        if not isinstance(checks, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str) for c in checks):
+            raise GateError(f"baseline {path}: item {item['id']}: `checks` must be a list of check objects with an `id`")
+        for entry in [item, *checks]:
+            if not isinstance(entry.get("status", ""), str):
+                raise GateError(f"baseline {path}: {entry['id']}: `status` must be a string")
+            evidence = entry.get("evidence", [])
+            if not isinstance(evidence, list) or not all(
+                    isinstance(e, dict) and isinstance(e.get("status", ""), str)
+                    and isinstance(e.get("fingerprint", ""), (str, type(None))) for e in evidence):
+                raise GateError(f"baseline {path}: {entry['id']}: `evidence` must be a list of evidence objects")
     return document
 
 

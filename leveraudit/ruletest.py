@@ -28,6 +28,7 @@ whose `replace` text does not occur `count` times is an error, never a silent no
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -38,6 +39,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from leveraudit.engine import run_audit
+from leveraudit.extract.discover import read_raw_text
 from leveraudit.spec.models import Spec
 
 _INLINE = re.compile(r"#\s*expect:\s*(pass|partial|fail|error|suppressed)\s+([A-Za-z0-9._/#-]+)")
@@ -58,18 +60,39 @@ class FixtureResult:
 def expectations(root: Path) -> dict[str, str]:
     expected: dict[str, str] = {}
     path = root / "expect.yaml"
-    if path.is_file():
+    if path.is_file() and not path.is_symlink():
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(document, dict) or set(document) - {"items", "checks"}:
             raise ValueError(f"{path}: expected a mapping with `items` and/or `checks`")
         for section in ("items", "checks"):
             for key, status in (document.get(section) or {}).items():
                 expected[str(key)] = str(status)
-    for source in sorted(root.rglob("*")):
-        if source.is_file() and source.suffix in (".py", ".sh", ".md", ".yaml", ".yml") and source.name != "expect.yaml":
-            for match in _INLINE.finditer(source.read_text(encoding="utf-8", errors="replace")):
+    for source in _fixture_files(root):
+        if source.suffix in (".py", ".sh", ".md", ".yaml", ".yml") and source.name != "expect.yaml":
+            text = read_raw_text(source)  # regular files only, never through a link, size-capped
+            for match in _INLINE.finditer(text or ""):
                 expected[match.group(2)] = match.group(1)
     return expected
+
+
+def _fixture_files(root: Path) -> list[Path]:
+    """The files of a fixture tree, walked without following links (a link may point anywhere)."""
+    found = []
+    for current, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(current, d)))
+        found += [Path(current) / name for name in sorted(filenames)
+                  if not os.path.islink(os.path.join(current, name))]
+    return found
+
+
+def _inside(root: Path, rel: str) -> Path:
+    """`root / rel`, refusing a path that passes through a link (an edit must not write outside)."""
+    path = root
+    for part in PurePosixPath(rel).parts:
+        path = path / part
+        if path.is_symlink():
+            raise ValueError(f"edit path {rel!r} passes through a symbolic link")
+    return path
 
 
 def run_fixture(spec: Spec, root: Path, name: str | None = None, expected: dict[str, str] | None = None) -> FixtureResult:
@@ -142,16 +165,17 @@ def load_variants(path: Path) -> list[Variant]:
 def materialize(variant: Variant, target: Path) -> Path:
     """The base tree with the variant's edits applied, under `target`."""
     root = target / "tree"
-    shutil.copytree(variant.base, root, ignore=shutil.ignore_patterns("expect.yaml"))
+    # links are copied as links, never as the files they point at
+    shutil.copytree(variant.base, root, ignore=shutil.ignore_patterns("expect.yaml"), symlinks=True)
     for edit in variant.edits:
         rel = _safe_rel(edit.get("file", ""))
-        path = root / rel
+        path = _inside(root, rel)
         if "create" in edit:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(str(edit["create"]), encoding="utf-8")
         elif "copy_from" in edit:
             path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / _safe_rel(edit["copy_from"]), path)
+            shutil.copyfile(_inside(root, _safe_rel(edit["copy_from"])), path)
         elif edit.get("delete"):
             path.unlink()
         elif "replace" in edit:

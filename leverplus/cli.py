@@ -36,14 +36,29 @@ def _checkpoint(path: Path) -> dict:
 
 
 def _world_from(data_dir: Path):
-    import json
+    import dataclasses
 
+    from leverplus.data import DataError, read_json
     from leverplus.world import World, WorldConfig
 
     path = data_dir / "world.json"
     if not path.is_file():
         _fail(f"{path} not found (written by make-example-data / demo)")
-    return World.build(WorldConfig(**json.loads(path.read_text(encoding="utf-8"))))
+    try:
+        settings = read_json(path, dict)
+    except DataError as exc:
+        _fail(str(exc))
+    fields = {f.name: f.type for f in dataclasses.fields(WorldConfig)}
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        _fail(f"{path}: unknown world setting(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+    for name, value in settings.items():  # the world's sizes and weights are numbers, nothing else
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (fields[name] == "int" and not isinstance(value, int)):
+            _fail(f"{path}: {name} must be {'an integer' if fields[name] == 'int' else 'a number'}, found {value!r}")
+    try:
+        return World.build(WorldConfig(**settings))
+    except (ValueError, RuntimeError) as exc:
+        _fail(f"{path}: not a usable world ({exc})")
 
 
 def _progress(total: int, description: str):

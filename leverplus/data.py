@@ -124,21 +124,63 @@ def parse_rl_data(document: Any, source: str = "<rl json>") -> RLData:
     return RLData(meta=meta, queries=queries)
 
 
-def load_rl_data(path: str | Path) -> RLData:
+MAX_JSON_BYTES = 4 * 1024 ** 3
+
+
+def read_json(path: str | Path, expect: type | None = None) -> Any:
+    """A JSON document from a regular file (never a FIFO or device), or `DataError` in one line naming
+    the file: missing, a directory, not UTF-8, not JSON (with line and column), nested too deeply, or
+    not of the `expect`ed type."""
+    import stat
+
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        mode = os.fstat(handle).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(f"{path}: is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise DataError(f"{path}: not a regular file (a FIFO, socket or device is never read)")
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            data = stream.read(MAX_JSON_BYTES + 1)
+    finally:
+        os.close(handle)
+    if len(data) > MAX_JSON_BYTES:
+        raise DataError(f"{path}: larger than {MAX_JSON_BYTES // 1024 ** 3} GB")
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
-    return parse_rl_data(document, str(path))
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply") from None
+    if expect is not None and not isinstance(document, expect):
+        raise DataError(f"{path}: expected a JSON {'object' if expect is dict else 'array'}, "
+                        f"found {type(document).__name__}")
+    return document
+
+
+def load_rl_data(path: str | Path) -> RLData:
+    return parse_rl_data(read_json(path, dict), str(path))
 
 
 def atomic_write(path: str | Path, write, binary: bool = False) -> None:
     """`write(stream)` into a temporary file in the same directory, fsync, then rename: readers (and a
     resumed run) never see half a file, whatever kills the process."""
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    if path.exists() and not path.is_file():
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        # a device or FIFO (`--output /dev/stdout`): write into it; a rename would replace the device
+        with open(path, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as stream:
+            write(stream)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
@@ -195,7 +237,7 @@ class VQADataset:
 
 def load_vqa_items(path: str | Path) -> VQADataset:
     path = Path(path)
-    document = json.loads(path.read_text(encoding="utf-8"))
+    document = read_json(path, list)
     items = []
     for index, entry in enumerate(document):
         try:
@@ -225,7 +267,7 @@ class LegacyBeamRecord(_Strict):
 
 def load_legacy_beams(path: str | Path) -> dict[int, LegacyBeamRecord]:
     path = Path(path)
-    document = json.loads(path.read_text(encoding="utf-8"))
+    document = read_json(path, dict)
     records = {}
     for key, value in document.items():
         try:

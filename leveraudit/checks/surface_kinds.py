@@ -94,15 +94,18 @@ class ConfigMatchesCliKind(SurfaceKind):
         configs = [s for s in surface.files(check.configs)]
         entries = []  # (source, key, value, line)
         for source in configs:
-            try:
+            try:  # composed, never constructed: tags build nothing, aliases expand nothing
                 node = yaml.compose(source.text, Loader=yaml.SafeLoader)
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):  # broken or nested deeper than the parser recurses
                 continue
             if not isinstance(node, yaml.MappingNode):
                 continue
             for key_node, value_node in node.value:
                 if isinstance(key_node, yaml.ScalarNode) and isinstance(value_node, yaml.ScalarNode):
-                    value = yaml.safe_load(yaml.serialize(value_node))
+                    try:
+                        value = yaml.safe_load(yaml.serialize(value_node))
+                    except yaml.YAMLError:  # a tag the safe loader refuses (`!!python/name:...`)
+                        continue
                     entries.append((source, key_node.value, value, key_node.start_mark.line + 1))
         options = surface.options_by_dest({key for _, key, _, _ in entries})
         loaded_names = None

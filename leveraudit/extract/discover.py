@@ -69,7 +69,14 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
                 out.append(re.escape(char))
                 index += 1
             else:
-                out.append(pattern[index : end + 1])
+                members = pattern[index + 1 : end]
+                if members.startswith("!"):  # glob negation is `[!...]`; a regex writes `[^...]`
+                    members = "^" + members[1:]
+                try:
+                    re.compile(f"[{members}]")
+                except re.error as exc:
+                    raise ValueError(f"invalid glob {pattern!r}: {exc.msg} in {pattern[index : end + 1]!r}") from None
+                out.append(f"[{members}]")
                 index = end + 1
         else:
             out.append(re.escape(char))
@@ -91,6 +98,11 @@ class GlobSet:
         return any(regex.match(probe) for regex in self._regexes)
 
 
+MAX_IGNORE_LINES = 10_000
+MAX_IGNORE_PATTERN = 1_000
+MAX_IGNORE_WILDCARDS = 16
+
+
 class GitIgnore:
     """The subset of .gitignore semantics research repos use: globs, anchoring, dir-only, negation."""
 
@@ -102,9 +114,17 @@ class GitIgnore:
             text = gitignore.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return
-        for raw in text.splitlines():
+        for raw in text.splitlines()[:MAX_IGNORE_LINES]:
             line = raw.rstrip()
             if not line or line.startswith("#"):
+                continue
+            # a pattern no repository needs, but one a hostile tree can write to make matching slow
+            # (`a*a*a*...` backtracks): skipped, so such a file is audited rather than hidden
+            if len(line) > MAX_IGNORE_PATTERN or line.count("*") + line.count("?") > MAX_IGNORE_WILDCARDS:
+                continue
+            try:
+                glob_to_regex(line.lstrip("!/"))
+            except ValueError:  # `[9-0]`: git ignores such a line too
                 continue
             negate = line.startswith("!")
             if negate:
@@ -152,6 +172,11 @@ def read_raw_text(path: Path) -> str | None:
     """The bytes of a regular file (at most RAW_SCAN_BYTES) as latin-1 text, which maps every byte to one
     character: enough to see whether a file that could not be decoded or parsed names what a check
     needs. None for anything that is not a readable regular file."""
+    try:  # never even try a link, a FIFO or a device (O_NOFOLLOW and fstat below close the race)
+        if not statmod.S_ISREG(os.lstat(path).st_mode):
+            return None
+    except OSError:
+        return None
     try:
         handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
     except OSError:

@@ -48,6 +48,9 @@ def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int], budget: li
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise SpecError(f"line {key_node.start_mark.line + 1}: YAML merge keys (`<<`) are not supported in a "
+                                f"spec; write the keys out")
             key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else _scalar(key_node)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise SpecError(f"line {key_node.start_mark.line + 1}: mapping keys must be scalars")
@@ -65,6 +68,8 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"line {node.start_mark.line + 1}: {getattr(exc, 'problem', None) or exc}") from None
     finally:
         loader.dispose()
 
@@ -226,13 +231,13 @@ def _check_snippets(spec: Spec, located: _Located, source: str) -> None:
 
 
 def load_spec(path: Path | str) -> Spec:
+    from leveraudit.userfiles import UserFileError, read_user_file
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: spec file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read spec: {exc}") from None
+        text = read_user_file(path, "spec")
+    except UserFileError as exc:
+        raise SpecError(str(exc)) from None
     return parse_spec(text, str(path))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator, model_validator
 
 Lang = Literal["zh", "en"]
 Level = Literal["required", "advisory"]
@@ -90,8 +90,19 @@ def _one_or_many_schema(item: dict) -> dict:
     return {"anyOf": [item, {"type": "array", "items": item}]}
 
 
+def _valid_globs(globs: list[str] | None) -> list[str] | None:
+    """Compile every path glob at load, so a broken one (`[9-0]`) is an error with its YAML line."""
+    from leveraudit.extract.discover import glob_to_regex
+
+    for glob in globs or []:
+        glob_to_regex(glob.split("::", 1)[0])
+    return globs
+
+
 # YAML lets a single value stand for a one-element list: `inside: GRPOTrainer.train`
 Names = Annotated[list[str], BeforeValidator(_listify), WithJsonSchema(_one_or_many_schema({"type": "string"}))]
+Globs = Annotated[list[str], BeforeValidator(_listify), AfterValidator(_valid_globs),
+                  WithJsonSchema(_one_or_many_schema({"type": "string"}))]
 Patterns = Annotated[list[PatternText], BeforeValidator(_listify),
                      WithJsonSchema(_one_or_many_schema({"type": "string", "minLength": 1}))]
 
@@ -112,7 +123,8 @@ class CheckBase(Strict):
     id: str | None = Field(default=None, description="stable id; defaults to <item>/<kind>#<n>")
     autofix: AutoFix | None = Field(default=None, description="a safe mechanical fix (`leveraudit fix`)")
     level: Level = "required"
-    files: list[str] | None = Field(default=None, description="globs that only narrow where to look")
+    files: Annotated[list[str] | None, AfterValidator(_valid_globs)] = Field(
+        default=None, description="globs that only narrow where to look")
     title: Localized | None = Field(default=None, description="what the check proves, shown in reports")
     message: Localized | None = Field(default=None, description="extra note shown when the check does not pass")
 
@@ -287,8 +299,8 @@ class InvocationsValidCheck(CheckBase):
     default the plan pins."""
 
     kind: Literal["invocations_valid"]
-    scripts: Names = Field(default_factory=lambda: ["**/*.sh", "**/*.bash"], description="shell script globs")
-    docs: Names = Field(default_factory=lambda: ["**/*.md"], description="Markdown globs (fenced shell blocks)")
+    scripts: Globs = Field(default_factory=lambda: ["**/*.sh", "**/*.bash"], description="shell script globs")
+    docs: Globs = Field(default_factory=lambda: ["**/*.md"], description="Markdown globs (fenced shell blocks)")
     programs: Names | None = Field(default=None, description="only invocations of programs whose file matches")
     pinned: dict[str, Constraint] = Field(default_factory=dict, description="dest -> constraint on passed values")
 
@@ -297,7 +309,7 @@ class ConfigMatchesCliCheck(CheckBase):
     """YAML config keys that name CLI options agree with the options' effective defaults."""
 
     kind: Literal["config_matches_cli"]
-    configs: Names = Field(default_factory=lambda: ["**/*.yaml", "**/*.yml"], description="YAML config globs")
+    configs: Globs = Field(default_factory=lambda: ["**/*.yaml", "**/*.yml"], description="YAML config globs")
     pinned: dict[str, Constraint] = Field(default_factory=dict, description="dest -> the plan's value (decides which side is stale)")
 
 
@@ -305,7 +317,7 @@ class DocsFlagsExistCheck(CheckBase):
     """Every `--flag` that docs mention in inline code is defined by some program."""
 
     kind: Literal["docs_flags_exist"]
-    docs: Names = Field(default_factory=lambda: ["**/*.md"], description="Markdown globs")
+    docs: Globs = Field(default_factory=lambda: ["**/*.md"], description="Markdown globs")
     ignore: Names = Field(default_factory=list, description="flags that belong to other tools (e.g. --cov)")
 
 
@@ -340,7 +352,7 @@ _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class Program(Strict):
     """A program the plan talks about: entry files and everything they import inside the tree."""
 
-    entry: Names = Field(description="path globs of entry files; `glob::Symbol` also requires that top-level name")
+    entry: Globs = Field(description="path globs of entry files; `glob::Symbol` also requires that top-level name")
 
 
 class Item(Strict):
@@ -392,8 +404,8 @@ class Spec(Strict):
     title: Localized
     lang: Lang = "zh"
     plan: Plan | None = None
-    include: list[str] = ["**/*.py"]
-    exclude: list[str] = []
+    include: Annotated[list[str], AfterValidator(_valid_globs)] = ["**/*.py"]
+    exclude: Annotated[list[str], AfterValidator(_valid_globs)] = []
     programs: dict[str, Program] = Field(default_factory=dict, description="programs by name, for items' `programs`")
     items: list[Item] = Field(min_length=1)
     waive: list[Waiver] = Field(default_factory=list, description="spec-level suppressions, each with a reason")
