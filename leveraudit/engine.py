@@ -7,7 +7,9 @@ import hashlib
 import json
 import os
 import re
+import signal
 import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +84,34 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
     return result
 
 
+# seconds of analysis one file may take; beyond it the file is a diagnostic and the run goes on
+FILE_TIME_BUDGET_S = float(os.environ.get("LEVERAUDIT_FILE_BUDGET", "60"))
+
+
+class _OverBudget(BaseException):  # not an Exception: a check's own error handling must not swallow it
+    pass
+
+
 def _scan_job(job: tuple) -> dict:
-    return _scan_file(*job)
+    """`_scan_file` under the per-file time budget (a SIGALRM timer in the process's main thread; in
+    any other thread the budget cannot be enforced and the file is scanned without one)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return _scan_file(*job)
+
+    def expire(signum, frame):
+        raise _OverBudget
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, FILE_TIME_BUDGET_S)
+    try:
+        return _scan_file(*job)
+    except _OverBudget:
+        return {"error": {"line": 1, "column": 1, "kind": "over-budget",
+                          "message": f"analysis took longer than {FILE_TIME_BUDGET_S:g} s "
+                                     f"(LEVERAUDIT_FILE_BUDGET); not audited"}}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class Planner:
@@ -247,10 +275,12 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
             continue
         if "error" in output:
             error = output["error"]
+            kind = error.get("kind", "syntax-error")
             diagnostics.append(Diagnostic(path=plan.ref.rel, line=error["line"], column=error["column"],
-                                          kind="syntax-error", message=error["message"]))
+                                          kind=kind, message=error["message"]))
+            why = "does not parse" if kind == "syntax-error" else "took too long to analyse"
             for check_id in plan.check_ids:
-                unparsable[check_id].append((plan.ref.rel, f"{plan.ref.rel}:{error['line']}:{error['column']} does not parse"))
+                unparsable[check_id].append((plan.ref.rel, f"{plan.ref.rel}:{error['line']}:{error['column']} {why}"))
             continue
         if output.get("suppressions"):
             inline[plan.ref.rel] = output["suppressions"]

@@ -21,7 +21,7 @@ class Diagnostic(_Model):
     path: str
     line: int
     column: int
-    kind: str  # syntax-error | skipped
+    kind: str  # syntax-error | skipped | over-budget | suppression-without-reason | suppression-unknown-id
     message: str
 
 
