@@ -135,6 +135,8 @@ def check(
     if output:
         typer.echo(f"wrote {output} ({report.summary.pass_}/{report.summary.items} items pass)", err=True)
     if verbose:
+        typer.echo(f"leveraudit: {stats.excluded} path(s) left out by exclude, {stats.ignored} by .gitignore, "
+                   f"{stats.skipped} skipped (see the diagnostics)", err=True)
         typer.echo(f"leveraudit: {stats.files} files, {stats.read} read, {stats.parsed} parsed "
                    f"({stats.cached} from the cache), {stats.functions} functions analysed "
                    f"(control and data flow, only where a check needed it)", err=True)

@@ -49,6 +49,8 @@ class AuditStats:
     parsed: int = 0
     cached: int = 0
     skipped: int = 0
+    excluded: int = 0  # by the spec's `exclude` (folders count once)
+    ignored: int = 0  # by `.gitignore`
     functions: int = 0  # functions (and module bodies) whose control and data flow were analysed
     workers: int = 0  # worker processes that parsed (0: parsed in this process)
 
@@ -208,7 +210,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     discovery = discover(root, spec.include, spec.exclude)
     checks_by_id = {check_id: check for _, check_id, check in spec.iter_checks()}
     fingerprint = spec_fingerprint(spec)
-    stats = AuditStats(files=len(discovery.files))
+    stats = AuditStats(files=len(discovery.files), excluded=discovery.excluded, ignored=discovery.ignored)
     index = PlanIndex(cache_dir, root, fingerprint)
     plans, skipped, programs = _plan(spec, root, discovery, index, stats)
     cache = FactCache(cache_dir, fingerprint)

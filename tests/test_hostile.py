@@ -60,8 +60,9 @@ def test_gitignore_and_excludes_are_honoured(tmp_path, v3_spec):
     shutil.copytree(after, root / "generated" / "lever_lm")
     shutil.copytree(after, root / ".venv" / "lib" / "lever_lm")
     shutil.copytree(after, root / "tests" / "fixtures" / "lever_lm")
-    report, _ = run_audit(v3_spec, root, jobs=1)
+    report, stats = run_audit(v3_spec, root, jobs=1)
     assert report.summary.pass_ == 5, "ignored and excluded copies of passing code must not count"
+    assert stats.ignored == 1 and stats.excluded >= 2, "what was left out is counted (check -v prints it)"
 
 
 def test_a_pep263_latin1_file_is_decoded_and_audited(tmp_path):

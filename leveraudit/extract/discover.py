@@ -43,6 +43,8 @@ class Skipped:
 class Discovery:
     files: list[FileRef] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    excluded: int = 0  # files the include globs match that `exclude` drops (whole folders count once)
+    ignored: int = 0  # ... that `.gitignore` drops
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -305,15 +307,23 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if name in ALWAYS_SKIPPED_DIRS or (current_path / name).is_symlink():
                 continue
-            if excludes.matches_dir(rel) or (ignore.ignored(rel, True) and rel not in tracked_dirs):
+            if excludes.matches_dir(rel):
+                result.excluded += 1
+                continue
+            if ignore.ignored(rel, True) and rel not in tracked_dirs:
+                result.ignored += 1
                 continue
             kept.append(name)
         dirnames[:] = kept
         for name in sorted(filenames):
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            if not includes.matches(rel) or excludes.matches(rel):
+            if not includes.matches(rel):
+                continue
+            if excludes.matches(rel):
+                result.excluded += 1
                 continue
             if ignore.ignored(rel, False) and rel not in tracked:
+                result.ignored += 1
                 continue
             path = current_path / name
             if path.is_symlink():
