@@ -201,6 +201,7 @@ def generate_rl_data_command(
     items: Annotated[Optional[Path], typer.Option(help="hf: VQA items JSON [{id, image, question, answer, annotations}].")] = None,
     embeddings: Annotated[Optional[Path], typer.Option(help="hf: item embeddings (rows = item ids), for the pools.")] = None,
     sft_ckpt: Annotated[Optional[Path], typer.Option(help="SFT checkpoint proposing beams and samples (guarded load).")] = None,
+    beams: Annotated[Optional[Path], typer.Option(help="hf: legacy InfoScore beam JSON; candidates found in it get its info_score (hybrid reward).")] = None,
     queries: Annotated[str, typer.Option(help="Query ids: a range START:STOP.")] = "0:240",
     pool_size: Annotated[int, typer.Option(min=2)] = 32,
     shot_num: Annotated[int, typer.Option(min=1)] = 2,
@@ -243,6 +244,16 @@ def generate_rl_data_command(
                   else {"sft_ckpt_sha256": file_digest(sft_ckpt) if sft_ckpt.is_file() else None}}
     if embeddings is not None:
         provenance["embeddings_sha256"] = file_digest(embeddings)
+    known_info = None
+    if beams is not None:
+        from leverplus.data import load_legacy_beams
+        from leverplus.rl_data import info_scores_from_beams
+
+        try:
+            known_info = info_scores_from_beams(load_legacy_beams(beams))
+        except DataError as exc:
+            _fail(str(exc))
+        provenance["info_score"] = {"beams_sha256": file_digest(beams)}
     scorer = None
     if sft_ckpt is not None:
         payload = _checkpoint(sft_ckpt)
@@ -260,7 +271,8 @@ def generate_rl_data_command(
         with progress:
             generate_to_file(world, query_ids, output, pool_size, shot_num, seed, scorer, parts,
                              log=lambda m: console.print(m, highlight=False), progress=advance, backend=vlm,
-                             embeddings=matrix, provenance=provenance, num_beams=num_beams, num_random=num_random)
+                             embeddings=matrix, provenance=provenance, known_info=known_info, num_beams=num_beams,
+                             num_random=num_random)
     except ValueError as exc:
         _fail(str(exc))
     console.print(f"wrote {output}", highlight=False)
@@ -377,6 +389,10 @@ def train(
     reward_mode: Annotated[str, typer.Option(help="hard_plus_soft | hard_plus_soft_v2 | separated | hard_only | soft_only | hybrid | legacy")] = "hard_plus_soft",
     hard_weight: Annotated[float, typer.Option(help="Weight of vqa_correct in the reward.")] = 1.0,
     soft_weight: Annotated[float, typer.Option(help="Weight of vqa_acc_score in the reward.")] = 1.0,
+    legacy_alpha: Annotated[float, typer.Option(help="legacy mode: weight of the quality term.")] = 0.0,
+    legacy_beta: Annotated[float, typer.Option(help="legacy mode: weight of the correctness term.")] = 0.0,
+    legacy_correctness: Annotated[str, typer.Option(help="legacy mode: 01 (h) or pm1 (2h-1).")] = "01",
+    legacy_use_logprob: Annotated[bool, typer.Option(help="legacy mode: quality from -logprob_score.")] = False,
     skip_fallback_reward: Annotated[bool, typer.Option("--skip-fallback-reward/--no-skip-fallback-reward", help="Drop candidates scored by the fallback string match (both datasets).")] = False,
     rce_use_raw_reward: Annotated[bool, typer.Option(help="RCE on raw rewards instead of per-query z-scored ones.")] = False,
     freeze_backbone_in_grpo: Annotated[bool, typer.Option(help="GRPO trains only the pointer head (query/candidate projections).")] = False,
@@ -410,6 +426,11 @@ def train(
         _fail(f"unknown --reward-mode {reward_mode!r}; choose one of {', '.join(REWARD_MODES)}")
     if resume and overwrite:
         _fail("--resume continues the run in --output-dir and --overwrite discards it: choose one")
+    if legacy_correctness not in ("01", "pm1"):
+        _fail(f"--legacy-correctness {legacy_correctness!r}: choose 01 or pm1")
+    if reward_mode == "legacy" and legacy_alpha == 0.0 and legacy_beta == 0.0:
+        _fail("--reward-mode legacy with --legacy-alpha 0 and --legacy-beta 0 makes every reward 0; "
+              "set at least one (e.g. --legacy-beta 1)")
     if rce_epochs == 0 and grpo_epochs == 0:
         _fail("--rce-epochs 0 and --grpo-epochs 0: nothing to train (the v3 recipe: --rce-epochs 5)")
     _check_device(device)
@@ -420,7 +441,8 @@ def train(
         rce_epochs=rce_epochs, rce_lr=rce_lr, grpo_epochs=grpo_epochs, grpo_lr=grpo_lr, batch_size=batch_size,
         kl_beta=kl_beta, rce_use_raw_reward=rce_use_raw_reward, freeze_backbone_in_grpo=freeze_backbone_in_grpo,
         skip_fallback_reward=skip_fallback_reward, reward_mode=reward_mode, hard_weight=hard_weight,
-        soft_weight=soft_weight, val_fraction=val_fraction, seed=seed, device=device, output_dir=str(output_dir),
+        soft_weight=soft_weight, legacy_alpha=legacy_alpha, legacy_beta=legacy_beta,
+        legacy_correctness=legacy_correctness, legacy_use_logprob=legacy_use_logprob, val_fraction=val_fraction, seed=seed, device=device, output_dir=str(output_dir),
         max_missing_fraction=max_missing_fraction, num_layers=num_layers)
     try:
         data = load_rl_data(rl_data)

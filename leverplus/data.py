@@ -42,6 +42,7 @@ class PointerCandidate(_Strict):
     beam_score: float | None = None
     logprob_score: float | None = None
     temperature: float | None = None
+    info_score: float | None = None  # InfoScore of the sequence (legacy beam file / simulated proxy); `hybrid` needs it
     vqa_pred_answer: str = ""
     vqa_correct: Annotated[StrictInt, Field(ge=0, le=1)]
     vqa_acc_score: float = Field(ge=0.0, le=1.0)

@@ -64,10 +64,14 @@ class RLBeamDatasetWithEmbedding(Dataset):
                 if len(candidate.pointer) != self.shot_num:
                     raise ValueError(f"query {query_id}: pointer_candidates[{index}] has {len(candidate.pointer)} "
                                      f"items, expected shot_num={self.shot_num}")
+                if reward_mode == "hybrid" and candidate.info_score is None:
+                    raise ValueError(f"query {query_id}: pointer_candidates[{index}] has no info_score, which "
+                                     f"reward_mode hybrid needs (generate-rl-data writes it: from the simulated "
+                                     f"world, or from --beams with the hf backend)")
                 labels.append([self._position(position, query_id, index, item) for item in candidate.pointer])
                 rewards.append(compute_reward(
                     RewardInputs(candidate.vqa_correct, candidate.vqa_acc_score, candidate.beam_score,
-                                 candidate.logprob_score), reward_mode, reward_weights))
+                                 candidate.logprob_score, candidate.info_score), reward_mode, reward_weights))
                 logprobs.append(candidate.logprob_score)
             if not labels:
                 self.dropped_queries["no_candidate_left"] += 1

@@ -54,19 +54,30 @@ def group_advantages(raw_rewards: torch.Tensor, mask: torch.Tensor, std_floor: f
     return zscore(raw_rewards, mask, std_floor=std_floor).clamp(-clip, clip) * mask
 
 
+def per_query_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over each query's real candidates, then over the queries that have any: every query of a
+    batch weighs the same, however many candidates it keeps — what batch size 1 (upstream) computes,
+    averaged. (A mean over all candidates of the batch would weigh a query by its candidate count.)"""
+    counts = mask.sum(-1)
+    rows = (values * mask).sum(-1) / counts.clamp(min=1)
+    present = counts > 0
+    return rows[present].sum() / present.sum().clamp(min=1)
+
+
 def k3_kl(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """KL ≈ mean(ρ - 1 - log ρ), ρ = exp(new - old), over real candidates."""
+    """KL ≈ mean(ρ - 1 - log ρ), ρ = exp(new - old), per query over its real candidates, then over queries."""
     log_ratio = (new_log_probs - old_log_probs).masked_fill(~mask, 0.0)
     ratio = log_ratio.exp()
-    return ((ratio - 1.0 - log_ratio) * mask).sum() / mask.sum().clamp(min=1)
+    return per_query_mean(ratio - 1.0 - log_ratio, mask)
 
 
 def ppo_clip_objective(new_log_probs, old_log_probs, advantages, mask, clip_epsilon: float = 0.2):
-    """L_PPO = -mean[min(ρA, clip(ρ, 1-ε, 1+ε)A)] over real candidates; returns (loss, ratio)."""
+    """L_PPO = -mean[min(ρA, clip(ρ, 1-ε, 1+ε)A)], per query over its real candidates, then over
+    queries; returns (loss, ratio)."""
     ratio = (new_log_probs - old_log_probs).masked_fill(~mask, 0.0).exp()
     unclipped = ratio * advantages
     clipped = ratio.clamp(1.0 - clip_epsilon, 1.0 + clip_epsilon) * advantages
-    loss = -(torch.minimum(unclipped, clipped) * mask).sum() / mask.sum().clamp(min=1)
+    loss = -per_query_mean(torch.minimum(unclipped, clipped), mask)
     return loss, ratio
 
 
@@ -81,11 +92,12 @@ def adaptive_kl_beta(kl: float, beta: float, target_min: float = 0.01, target_ma
 
 
 def top_k_by_reward(rewards: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
-    """A mask keeping each query's k highest-reward real candidates (ties: the earlier one)."""
+    """A mask keeping each query's k highest-reward real candidates; among equal rewards the earlier
+    candidate wins (a stable sort, exact in any dtype: an epsilon offset would vanish in float32)."""
     n = rewards.shape[-1]
     if k >= n:
         return mask.clone()
-    order_key = rewards.masked_fill(~mask, float("-inf")) - torch.arange(n, device=rewards.device) * 1e-9
+    order = torch.sort(rewards.masked_fill(~mask, float("-inf")), dim=-1, descending=True, stable=True).indices
     keep = torch.zeros_like(mask)
-    keep.scatter_(-1, order_key.topk(k, dim=-1).indices, True)
+    keep.scatter_(-1, order[..., :k], True)
     return keep & mask

@@ -1,7 +1,12 @@
 """Reward modes: one table of formulas, one function (spec §3).
 
-h = vqa_correct (0/1), s = vqa_acc_score in [0, 1], w_h / w_s = hard / soft weight. Every reward is
-clipped to `clip` ([-5, 5]) afterwards.
+h = vqa_correct (0/1), s = vqa_acc_score in [0, 1], w_h / w_s = hard / soft weight, I = info_score.
+Every reward is clipped to `clip` ([-5, 5]) afterwards.
+
+Worked examples (tests/leverplus/test_rewards_and_objectives.py pins each), a correct candidate with
+s = 0.6 and default weights: hard_plus_soft 1.6 · hard_plus_soft_v2 2.6 · separated 2.6 · hard_only 1.0
+· soft_only 0.6 · hybrid (I = 0.05, w_h = 0.5) 0.5·0.75 + 0.5·2.6 = 1.675 · legacy (alpha 1, beta 1,
+beam_score 0.2) 1.2.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ class RewardInputs:
     acc: float
     beam_score: float | None = None
     logprob_score: float | None = None
+    info_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,16 @@ class RewardWeights:
 
 
 def _hybrid(x: RewardInputs, w: RewardWeights) -> float:
-    info = min(max(((x.beam_score or 0.0) + 0.1) / 0.2, 0.0), 1.0)  # InfoScore mapped to [0, 1]
+    """α·I' + (1-α)·c: InfoScore I mapped from its usual range [-0.1, 0.1] to I' in [0, 1], mixed with a
+    correctness term c (2 + s when correct, else s) by α = clip(w_h, 0, 1).
+
+    Deviation from the research code: it fed `beam_score` (the pointer network's beam probability sum)
+    where its design names InfoScore, so with default weights a wrong beam candidate scored 1.0 and a
+    fully correct sample 0.5. Here I is the candidate's `info_score`, and a candidate without one is an
+    error, not a silent 0."""
+    if x.info_score is None:
+        raise ValueError("reward_mode hybrid needs the candidate's info_score")
+    info = min(max((x.info_score + 0.1) / 0.2, 0.0), 1.0)
     correctness = 2.0 + x.acc if x.correct == 1.0 else x.acc
     mix = min(max(w.hard_weight, 0.0), 1.0)
     return mix * info + (1.0 - mix) * correctness

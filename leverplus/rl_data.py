@@ -88,8 +88,29 @@ def propose(scores: torch.Tensor, shot_num: int, rng: random.Random, generator: 
     return unique
 
 
+def info_score(world, query_id: int, pointer: list[int], known: dict | None = None) -> float | None:
+    """The InfoScore of a candidate, as the legacy beam file defines it: the gain in the probability of the
+    right answer that the last-added demonstration brings (`pointer[0]`: each new demonstration is
+    prepended). From `known` (query -> {ordered pointer: score}, read from a legacy beam file) when it
+    has the sequence; else, in the simulated world, from the same decoy-blind proxy the legacy beams
+    were scored with; else None."""
+    if known is not None:
+        return known.get(query_id, {}).get(tuple(pointer))
+    if hasattr(world, "success_probability"):
+        gain = (world.success_probability(query_id, list(pointer), decoys_matter=False)
+                - world.success_probability(query_id, list(pointer[1:]), decoys_matter=False))
+        return round(gain, 6)
+    return None
+
+
+def info_scores_from_beams(beams: dict) -> dict[int, dict[tuple, float]]:
+    """query -> {ordered pointer: InfoScore} from legacy beam records (`id_list[b][:-1]` is the prompt)."""
+    return {query_id: {tuple(ids[:-1]): score for ids, score in zip(record.id_list, record.score_list)}
+            for query_id, record in beams.items()}
+
+
 def score_candidates(world, query_id: int, pool: list[int], proposals: list[dict],
-                     backend: VLMBackend | None = None) -> list[PointerCandidate]:
+                     backend: VLMBackend | None = None, known_info: dict | None = None) -> list[PointerCandidate]:
     """Answer every proposal with the backend (one batch per query) and score it with the VQA metric.
     `world` is the simulated world or a `VQADataset` (items with annotations; `example(id)`)."""
     backend = backend or SimulatedBackend(world)
@@ -103,8 +124,9 @@ def score_candidates(world, query_id: int, pool: list[int], proposals: list[dict
         scored.append(PointerCandidate(
             pointer=pointer, gen_method=proposal["gen_method"], beam_rank=proposal.get("beam_rank"),
             beam_score=proposal.get("beam_score"), logprob_score=proposal.get("logprob_score"),
-            temperature=proposal.get("temperature"), vqa_pred_answer=prediction, vqa_correct=score.correct,
-            vqa_acc_score=score.accuracy, vqa_eval_mode=score.mode))
+            temperature=proposal.get("temperature"), info_score=info_score(world, query_id, pointer, known_info),
+            vqa_pred_answer=prediction, vqa_correct=score.correct, vqa_acc_score=score.accuracy,
+            vqa_eval_mode=score.mode))
     return scored
 
 
@@ -114,7 +136,7 @@ def eval_mode_counts(data: RLData) -> Counter:
 
 def query_record(world: World, query_id: int, pool_size: int, shot_num: int, seed: int, scorer=None,
                  backend: VLMBackend | None = None, embeddings: torch.Tensor | None = None,
-                 **proposal_options) -> QueryRecord:
+                 known_info: dict | None = None, **proposal_options) -> QueryRecord:
     """One query's RL record: its pool, proposed sequences (scorer: selector scores over the pool; by
     default cosine / 0.1), each answered and scored."""
     embeddings = world.embeddings if embeddings is None else embeddings
@@ -124,7 +146,7 @@ def query_record(world: World, query_id: int, pool_size: int, shot_num: int, see
     scores = scorer(query_id, pool) if scorer else (embeddings[pool] @ embeddings[query_id]) / 0.1
     proposals = propose(scores, shot_num, rng, generator, **proposal_options)
     return QueryRecord(candidate_pool=pool,
-                       pointer_candidates=score_candidates(world, query_id, pool, proposals, backend))
+                       pointer_candidates=score_candidates(world, query_id, pool, proposals, backend, known_info))
 
 
 def report_eval_modes(data: RLData, log=print) -> None:
@@ -208,7 +230,7 @@ def _read_partial(partial: Path, meta: dict) -> dict[int, QueryRecord]:
 def generate_to_file(world, query_ids: list[int], output: Path, pool_size: int = 32, shot_num: int = 2,
                      seed: int = 0, scorer=None, shard: tuple[int, int] | None = None, log=print, progress=None,
                      backend: VLMBackend | None = None, embeddings: torch.Tensor | None = None,
-                     provenance: dict | None = None, **proposal_options) -> RLData:
+                     provenance: dict | None = None, known_info: dict | None = None, **proposal_options) -> RLData:
     """Generate incrementally: each finished query is appended to `<output>.partial.jsonl`, so an
     interrupted run resumes where it stopped; the RL JSON is written atomically at the end.
 
@@ -231,7 +253,7 @@ def generate_to_file(world, query_ids: list[int], output: Path, pool_size: int =
             stream.write(json.dumps({"meta": meta}) + "\n")
         for query_id in todo:
             record = query_record(world, query_id, pool_size, shot_num, seed, scorer, backend, embeddings,
-                                  **proposal_options)
+                                  known_info, **proposal_options)
             stream.write(json.dumps({"query_id": query_id, "record": record.model_dump(exclude_none=True)}) + "\n")
             stream.flush()
             done[query_id] = record

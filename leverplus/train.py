@@ -44,6 +44,10 @@ class TrainerConfig:
     reward_mode: str = "hard_plus_soft"
     hard_weight: float = 1.0
     soft_weight: float = 1.0
+    legacy_alpha: float = 0.0  # reward_mode legacy: weight of the quality term (beam_score or -logprob_score)
+    legacy_beta: float = 0.0  # reward_mode legacy: weight of the correctness term
+    legacy_correctness: str = "01"  # reward_mode legacy: "01" (h) or "pm1" (2h - 1)
+    legacy_use_logprob: bool = False  # reward_mode legacy: quality from -logprob_score
     grpo_early_epochs: int = 1
     grpo_early_top_k: int = 3
     grpo_late_top_k: int = 5
@@ -69,7 +73,9 @@ def build_datasets(config: TrainerConfig, rl_data: RLData, embeddings: torch.Ten
     """Split queries (sorted ids; the last `val_fraction` validate) and build both datasets alike."""
     query_ids = sorted(rl_data.queries)
     cut = max(1, int(round(len(query_ids) * (1.0 - config.val_fraction)))) if len(query_ids) > 1 else 1
-    weights = RewardWeights(hard_weight=config.hard_weight, soft_weight=config.soft_weight)
+    weights = RewardWeights(hard_weight=config.hard_weight, soft_weight=config.soft_weight,
+                            alpha=config.legacy_alpha, beta=config.legacy_beta,
+                            correctness_mode=config.legacy_correctness, use_logprob=config.legacy_use_logprob)
     common = {"reward_mode": config.reward_mode, "reward_weights": weights,
               "require_positive_query": config.require_positive_query}
     train_set = RLBeamDatasetWithEmbedding(rl_data, embeddings, query_ids[:cut],

@@ -191,3 +191,16 @@ def test_an_internal_error_is_one_line_and_exit_3_and_a_full_disk_exit_2(tmp_pat
     disk = subprocess.run([sys.executable, "-c", full, str(tmp_path / "out")], capture_output=True, text=True,
                           timeout=120)
     assert disk.returncode == 2 and "No space left on device" in disk.stderr and "Traceback" not in disk.stderr
+
+
+def test_legacy_weights_come_from_the_command_line(tmp_path):
+    data_dir, args = _example(tmp_path)
+    zero = _one_line_error(runner.invoke(app, args + ["--reward-mode", "legacy"]))
+    assert "makes every reward 0" in zero
+    assert "choose 01 or pm1" in _one_line_error(runner.invoke(app, args + ["--legacy-correctness", "x"]))
+    ok = runner.invoke(app, args + ["--reward-mode", "legacy", "--legacy-beta", "1", "--legacy-correctness", "pm1"])
+    assert ok.exit_code == 0, ok.output
+    record = json.loads((tmp_path / "run" / "run.json").read_text())["hyperparameters"]
+    assert (record["legacy_beta"], record["legacy_correctness"]) == (1.0, "pm1")
+    hybrid = runner.invoke(app, args + ["--reward-mode", "hybrid", "--overwrite"])
+    assert hybrid.exit_code == 0, hybrid.output

@@ -122,3 +122,47 @@ def test_strict_mapping_names_the_query_and_the_item_even_without_file_validatio
     data = RLData.model_construct(meta={}, queries={4: record})
     with pytest.raises(KeyError, match=r"query 4: pointer_candidates\[0\] points at item 19"):
         RLBeamDatasetWithEmbedding(data, EMBEDDINGS, shot_num=2)
+
+
+def test_generated_candidates_carry_their_info_score(small_world, small_data):
+    from leverplus.rl_data import info_score
+
+    candidates = [(q, c) for q, r in small_data.queries.items() for c in r.pointer_candidates]
+    assert candidates and all(isinstance(c.info_score, float) for _, c in candidates)
+    query_id, candidate = candidates[0]
+    gain = (small_world.success_probability(query_id, candidate.pointer, decoys_matter=False)
+            - small_world.success_probability(query_id, candidate.pointer[1:], decoys_matter=False))
+    assert candidate.info_score == pytest.approx(gain, abs=1e-6)
+    assert info_score(object(), query_id, candidate.pointer) is None, "no world, no beam file: no score"
+
+
+def test_info_scores_come_from_a_legacy_beam_file_when_given(small_world):
+    from leverplus.data import LegacyBeamRecord
+    from leverplus.rl_data import info_score, info_scores_from_beams, legacy_beams
+
+    beams = {int(k): LegacyBeamRecord.model_validate(v) for k, v in legacy_beams(small_world, range(3), 16, seed=3).items()}
+    known = info_scores_from_beams(beams)
+    first = beams[0]
+    assert info_score(small_world, 0, first.id_list[1][:-1], known) == first.score_list[1]
+    assert info_score(small_world, 0, [10**6, 10**6 + 1], known) is None, "a sequence the file lacks has none"
+
+
+def test_hybrid_refuses_candidates_without_info_score(small_world, small_data):
+    document = small_data.to_json()
+    first = next(k for k in document if k != "_meta")
+    del document[first]["pointer_candidates"][0]["info_score"]
+    data = parse_rl_data(document)
+    with pytest.raises(ValueError, match=rf"query {first}: pointer_candidates\[0\] has no info_score, which reward_mode hybrid needs"):
+        RLBeamDatasetWithEmbedding(data, small_world.embeddings, reward_mode="hybrid")
+    RLBeamDatasetWithEmbedding(data, small_world.embeddings, reward_mode="hard_plus_soft")  # other modes need none
+    dataset = RLBeamDatasetWithEmbedding(small_data, small_world.embeddings, reward_mode="hybrid")
+    assert len(dataset) == len(small_data.queries)
+
+
+def test_the_trainer_config_reaches_the_legacy_reward(small_world, small_data):
+    from leverplus.train import TrainerConfig, build_datasets
+
+    train_set, _ = build_datasets(TrainerConfig(reward_mode="legacy", legacy_beta=1.0, legacy_correctness="pm1"),
+                                  small_data, small_world.embeddings)
+    rewards = {r for sample in train_set.samples for r in sample.rewards}
+    assert rewards == {-1.0, 1.0}, "pm1 correctness with beta 1: every reward is -1 or +1"

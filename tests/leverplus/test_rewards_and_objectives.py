@@ -23,8 +23,35 @@ def test_separated_equals_hard_plus_soft_v2_for_binary_correctness(correct, acc)
     assert compute_reward(inputs, "separated") == pytest.approx(compute_reward(inputs, "hard_plus_soft_v2"))
 
 
+# worked examples, one per mode (the table in rewards.py's docstring): a correct candidate, s = 0.6
+@pytest.mark.parametrize("mode, inputs, weights, expected", [
+    ("hard_plus_soft", RewardInputs(1, 0.6), RewardWeights(), 1.6),
+    ("hard_plus_soft", RewardInputs(1, 0.6), RewardWeights(hard_weight=2.0, soft_weight=0.5), 2.3),
+    ("hard_plus_soft_v2", RewardInputs(1, 0.6), RewardWeights(), 2.6),
+    ("separated", RewardInputs(1, 0.6), RewardWeights(), 2.6),
+    ("separated", RewardInputs(0, 0.6), RewardWeights(), 0.6),
+    ("hard_only", RewardInputs(1, 0.6), RewardWeights(), 1.0),
+    ("soft_only", RewardInputs(1, 0.6), RewardWeights(), 0.6),
+    ("hybrid", RewardInputs(1, 0.6, info_score=0.05), RewardWeights(hard_weight=0.5), 0.5 * 0.75 + 0.5 * 2.6),
+    ("hybrid", RewardInputs(0, 0.0, info_score=0.0), RewardWeights(hard_weight=1.0), 0.5),  # spec vector 6
+    ("hybrid", RewardInputs(1, 1.0, info_score=-0.3), RewardWeights(hard_weight=1.0), 0.0),  # I clipped at 0
+    ("legacy", RewardInputs(1, 0.6, beam_score=0.2), RewardWeights(alpha=1.0, beta=1.0), 1.2),
+    ("legacy", RewardInputs(0, 0.0, logprob_score=-0.7), RewardWeights(alpha=1.0, use_logprob=True), 0.7),
+    ("legacy", RewardInputs(0, 0.0), RewardWeights(beta=1.0, correctness_mode="pm1"), -1.0),  # spec vector 7
+])
+def test_worked_examples(mode, inputs, weights, expected):
+    assert compute_reward(inputs, mode, weights) == pytest.approx(expected)
+
+
+def test_hybrid_reads_info_score_never_the_beam_probability():
+    # the research code's bug: beam_score (a beam probability sum) where InfoScore belongs
+    wrong_beam = RewardInputs(0, 0.0, beam_score=0.9, info_score=-0.1)
+    assert compute_reward(wrong_beam, "hybrid", RewardWeights(hard_weight=1.0)) == 0.0
+    with pytest.raises(ValueError, match="needs the candidate's info_score"):
+        compute_reward(RewardInputs(1, 1.0, beam_score=0.9), "hybrid")
+
+
 def test_hybrid_and_legacy_vectors():
-    assert compute_reward(RewardInputs(0, 0.0, beam_score=0.0), "hybrid", RewardWeights(hard_weight=1.0)) == pytest.approx(0.5)
     legacy = RewardWeights(alpha=0.0, beta=1.0, correctness_mode="pm1")
     assert compute_reward(RewardInputs(0, 0.0), "legacy", legacy) == pytest.approx(-1.0)
     assert compute_reward(RewardInputs(1, 1.0, beam_score=3.0), "legacy") == 0.0, "legacy defaults are all zero"
@@ -33,7 +60,7 @@ def test_hybrid_and_legacy_vectors():
 def test_every_mode_is_clipped():
     huge = RewardWeights(hard_weight=100.0, soft_weight=100.0, alpha=100.0, beta=100.0)
     for mode in REWARD_MODES:
-        value = compute_reward(RewardInputs(1, 1.0, beam_score=50.0, logprob_score=-50.0), mode, huge)
+        value = compute_reward(RewardInputs(1, 1.0, beam_score=50.0, logprob_score=-50.0, info_score=50.0), mode, huge)
         assert -5.0 <= value <= 5.0, mode
     with pytest.raises(ValueError, match="unknown reward_mode"):
         compute_reward(RewardInputs(1, 1.0), "infoscore")
@@ -86,6 +113,27 @@ def test_k3_kl_and_ppo_clip():
     loss, ratio = objectives.ppo_clip_objective(new, old, torch.tensor([[1.0, -1.0]]), mask, 0.2)
     assert ratio[0].tolist() == pytest.approx([2.0, 1.0])
     assert loss.item() == pytest.approx(-(1.2 * 1.0 + 1.0 * -1.0) / 2)
+
+
+def test_batched_grpo_weighs_every_query_the_same():
+    # query 0 keeps 3 candidates, query 1 one: each query's mean counts once
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    values = torch.tensor([[1.0, 1.0, 1.0], [4.0, 9.0, 9.0]])
+    assert objectives.per_query_mean(values, mask).item() == pytest.approx((1.0 + 4.0) / 2)
+    empty = torch.tensor([[True, True, True], [False, False, False]])
+    assert objectives.per_query_mean(values, empty).item() == pytest.approx(1.0), "a query with none is left out"
+    new, old = torch.tensor([[0.0, 0.0, 0.0], [math.log(2.0), 0.0, 0.0]]), torch.zeros(2, 3)
+    advantages = torch.tensor([[1.0, -1.0, 0.0], [1.0, 0.0, 0.0]])
+    loss, _ = objectives.ppo_clip_objective(new, old, advantages, mask, 0.2)
+    assert loss.item() == pytest.approx(-((1.0 - 1.0 + 0.0) / 3 + 1.2) / 2)
+
+
+def test_top_k_ties_go_to_the_earlier_candidate_in_float32():
+    rewards = torch.tensor([[1.0, 1.0, 1.0, 1.0]], dtype=torch.float32)  # exact ties
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    assert objectives.top_k_by_reward(rewards, mask, 2).tolist() == [[True, True, False, False]]
+    close = torch.tensor([[1.0, 1.0 + 1e-9, 0.5]], dtype=torch.float32)  # equal once stored in float32
+    assert objectives.top_k_by_reward(close, torch.ones(1, 3, dtype=torch.bool), 1).tolist() == [[True, False, False]]
 
 
 def test_top_k_keeps_highest_rewards():
