@@ -329,8 +329,14 @@ def evaluate(
     selectors = {"random": random_selector(seed), "similarity": similarity_selector(world.embeddings)}
     for name, path in (("sft", sft_ckpt), ("v3", v3_ckpt)):
         if path is not None:
-            selectors[name] = model_selector(model_from_checkpoint(_checkpoint(path)),
-                                             world.embeddings)
+            try:  # strict: a checkpoint that leaves tensors unloaded would evaluate random weights
+                model = model_from_checkpoint(_checkpoint(path))
+            except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+                _fail(f"{path}: not a usable selector checkpoint: {' '.join(str(exc).split())[:300]}")
+            if model.config.d_model != world.embeddings.shape[1]:
+                _fail(f"{path}: a selector for {model.config.d_model}-dimensional embeddings, but the world's "
+                      f"are {world.embeddings.shape[1]}-dimensional")
+            selectors[name] = model_selector(model, world.embeddings)
     progress, advance = _progress(len(selectors) * len(shot_list), "evaluating")
     with progress:
         result = run_evaluation(world, query_ids, selectors, shot_list, pool_size, seed, bootstrap, progress=advance)
