@@ -32,6 +32,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: wrapped to the terminal (at most 80 columns), flags never truncated, no
+    # `<bool>` metavars on switches; usage errors are short lines too
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 80, "help_option_names": ["-h", "--help"]},
 )
 
 

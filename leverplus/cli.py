@@ -15,7 +15,9 @@ from rich.table import Table
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="On an internal error, show the traceback.")]
 
 app = typer.Typer(name="leverplus", help="The Lever-Plus v3 system: embeddings, SFT, RL data, RCE/GRPO training, evaluation.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  # plain click help: wrapped to at most 80 columns, flags never truncated, no `<bool>` metavars
+                  rich_markup_mode=None, context_settings={"max_content_width": 80, "help_option_names": ["-h", "--help"]})
 console = Console(stderr=True)
 
 

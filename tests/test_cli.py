@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from typer.testing import CliRunner
@@ -65,3 +67,40 @@ def test_every_subcommand_accepts_verbose():
     commands = ["check", "explain", "fix", "surface", "test", "schema", "version"]
     for command in commands:
         assert "--verbose" in CliRunner().invoke(app, [command, "--help"]).output, command
+
+
+@pytest.mark.parametrize("cli", ["leveraudit", "leverplus"])
+def test_help_fits_80_columns_without_truncation_or_bool_metavars(cli):
+    import importlib
+
+    from typer.testing import CliRunner
+
+    app = importlib.import_module(f"{cli}.cli").app
+    commands = [None, *sorted(c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands)]
+    for command in commands:
+        result = CliRunner().invoke(app, ([command] if command else []) + ["--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (command, result.output)
+        wide = [line for line in result.output.splitlines() if len(line) > 80]
+        assert wide == [], (command, wide[:3])
+        assert "<bool>" not in result.output and "…" not in result.output, command
+
+
+def test_the_example_workflow_installs_from_the_repository_and_uses_real_flags():
+    import re
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from leveraudit.cli import app
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "leveraudit-pull-request.yml").read_text(encoding="utf-8")
+    workflow = yaml.safe_load(text)
+    runs = "\n".join(step.get("run", "") for step in workflow["jobs"]["audit"]["steps"])
+    assert "pip install leverplus-audit" not in runs, "that name is on no package index"
+    assert 'pip install --quiet "git+https://github.com/${LEVERAUDIT_REPO}@${LEVERAUDIT_REF}"' in runs
+    assert "/tmp/base/rules/v3.yaml" in runs, "the gate's spec comes from the base branch"
+    known = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200"}).output
+    for flag in set(re.findall(r"leveraudit check [^\n]*", runs)):
+        for option in re.findall(r"(--[a-z-]+)", flag):
+            assert option in known, option
