@@ -89,13 +89,13 @@ def evaluate(world: World, query_ids: list[int], selectors: dict[str, Selector],
     return result
 
 
-def plot(result: dict, path) -> None:
+def plot(result: dict, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
+    figure, axis = plt.subplots(figsize=(7.5, 4), dpi=120)
     for name, by_shot in result["accuracy"].items():
         shots = sorted(int(s) for s in by_shot)
         means = [by_shot[str(s)]["mean"] * 100 for s in shots]
@@ -108,7 +108,9 @@ def plot(result: dict, path) -> None:
     axis.set_xticks(sorted(int(s) for s in next(iter(result["accuracy"].values()))))
     axis.set_title(f"selectors on {result['queries']} held-out queries (95% bootstrap CI)")
     axis.grid(alpha=0.3)
-    axis.legend()
+    # beside the axes, never over a line or a confidence band
+    axis.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+    return figure

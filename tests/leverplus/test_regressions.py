@@ -165,3 +165,19 @@ def test_the_normalize_rewards_flag_is_honoured(small_world, normalize):
     expected = objectives.zscore(batch.beam_rewards_raw, batch.beam_mask) if normalize else batch.beam_rewards_raw
     assert torch.allclose(batch.beam_rewards, expected)
     assert torch.equal(batch.beam_rewards, batch.beam_rewards_raw) is (not normalize)
+
+
+def test_the_plot_legend_covers_no_data(tmp_path, small_world):
+    from leverplus.evaluate import plot, random_selector, similarity_selector
+
+    selectors = {"random": random_selector(0), "similarity": similarity_selector(small_world.embeddings)}
+    result = evaluate(small_world, list(range(100, 130)), selectors, shots=(1, 2, 3), pool_size=16, bootstrap=100,
+                      reference="similarity")
+    figure = plot(result, tmp_path / "plot.png")
+    axis = figure.axes[0]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    legend = axis.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(axis.get_window_extent(renderer)), "the legend sits beside the axes"
+    assert legend.x1 <= figure.bbox.x1 + 1, "and inside the figure"
