@@ -86,6 +86,10 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
     return result
 
 
+# below this much to parse, starting worker processes costs more than it saves
+PARALLEL_MIN_FILES = 4
+PARALLEL_MIN_LINES = 4000
+
 # seconds of analysis one file may take; beyond it the file is a diagnostic and the run goes on
 FILE_TIME_BUDGET_S = float(os.environ.get("LEVERAUDIT_FILE_BUDGET", "60"))
 
@@ -237,7 +241,7 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     jobs_list = [(p.ref.rel, p.text, [(i, checks_by_id[i]) for i in p.check_ids], p.cli) for p in todo]
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     total_lines = sum(p.text.count("\n") for p in todo)
-    if workers > 1 and len(todo) >= 4 and total_lines > 4000:
+    if workers > 1 and len(todo) >= PARALLEL_MIN_FILES and total_lines > PARALLEL_MIN_LINES:
         stats.workers = workers
         with ProcessPoolExecutor(max_workers=workers) as pool:
             outputs = pool.map(_scan_job, jobs_list, chunksize=max(1, len(jobs_list) // (workers * 4)))

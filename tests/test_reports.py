@@ -59,9 +59,14 @@ def test_golden(reports, tree, fmt, lang):
     assert text == path.read_text(encoding="utf-8")
 
 
-def test_output_is_deterministic(reports):
+def test_output_is_deterministic(reports, monkeypatch):
+    import leveraudit.engine as engine
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_FILES", 1)  # the small tree through the worker pool
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 0)
     spec = load_spec(REPO / "rules" / "v3.yaml")
-    again, _ = run_audit(spec, REPO / "tests" / "fixtures" / "research_before", jobs=2)
+    again, stats = run_audit(spec, REPO / "tests" / "fixtures" / "research_before", jobs=2)
+    assert stats.workers == 2, "the parallel path must really run"
     first = json.loads(TEXT_RENDERERS["json"](reports["research_before"], "en"))
     second = json.loads(TEXT_RENDERERS["json"](again, "en"))
     first.pop("root"), second.pop("root"), first.pop("spec"), second.pop("spec")
