@@ -139,3 +139,84 @@ def test_top_k_ties_go_to_the_earlier_candidate_in_float32():
 def test_top_k_keeps_highest_rewards():
     keep = objectives.top_k_by_reward(torch.tensor([[0.1, 0.9, 0.5, 0.7]]), torch.tensor([[True, True, True, False]]), 2)
     assert keep.tolist() == [[False, True, True, False]]
+
+
+# -- edges the mutation sweep (mutmut, see the README) showed untested ------------------------------------
+def test_label_smoothed_nll_worked_example_with_padding():
+    logits = torch.tensor([[1.0, 2.0, 3.0, 9.0]])
+    valid = torch.tensor([[True, True, True, False]])  # the padded 9.0 gets no probability
+    log_p = torch.log_softmax(torch.tensor([1.0, 2.0, 3.0]), -1)
+    expected = 0.9 * -log_p[2] + 0.1 * -log_p.mean()
+    got = objectives.label_smoothed_nll(logits, torch.tensor([2]), valid, 0.1)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    plain = objectives.label_smoothed_nll(logits, torch.tensor([2]), valid, 0.0)
+    assert plain.item() == pytest.approx(-log_p[2].item(), rel=1e-6)
+
+
+def test_k3_kl_and_ppo_with_a_nonzero_reference():
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    new, old = torch.tensor([[0.5, 0.2]]), torch.tensor([[0.1, 0.4]])
+    log_ratio = new - old
+    expected = ((log_ratio.exp() - 1 - log_ratio).sum() / 2).item()
+    assert objectives.k3_kl(new, old, mask).item() == pytest.approx(expected)
+    # ratio e^-0.7 ≈ 0.50 below 1-ε with a negative advantage: the lower clip bound decides
+    new, old = torch.tensor([[math.log(0.5)]]), torch.zeros(1, 1)
+    loss, ratio = objectives.ppo_clip_objective(new, old, torch.tensor([[-1.0]]), torch.ones(1, 1, dtype=torch.bool), 0.2)
+    assert ratio.item() == pytest.approx(0.5) and loss.item() == pytest.approx(0.8)
+    loss, _ = objectives.ppo_clip_objective(torch.tensor([[0.3]]), torch.tensor([[0.3 - math.log(0.5)]]),
+                                            torch.tensor([[-1.0]]), torch.ones(1, 1, dtype=torch.bool), 0.2)
+    assert loss.item() == pytest.approx(0.8), "the ratio is new minus old in log space"
+
+
+def test_group_advantages_are_clipped_on_both_sides():
+    rewards = torch.ones(1, 40)
+    rewards[0, 0] = 0.0  # one outlier among forty: its z-score is about -6.2
+    advantages = objectives.group_advantages(rewards, torch.ones(1, 40, dtype=torch.bool))
+    assert advantages.min().item() == pytest.approx(-5.0) and advantages.max().item() <= 5.0
+    assert objectives.group_advantages(-rewards, torch.ones(1, 40, dtype=torch.bool)).max().item() == pytest.approx(5.0)
+
+
+def test_zscore_of_two_uses_the_unbiased_std_and_one_entry_gives_zero():
+    z = objectives.zscore(torch.tensor([[0.0, 2.0]]), torch.ones(1, 2, dtype=torch.bool))
+    assert z.tolist() == [[pytest.approx(-1 / math.sqrt(2)), pytest.approx(1 / math.sqrt(2))]]
+    single = objectives.zscore(torch.tensor([[3.0, 0.0]]), torch.tensor([[True, False]]))
+    assert single.tolist() == [[0.0, 0.0]]
+
+
+def test_rce_temperature_edges():
+    assert objectives.rce_temperature(0, 2) == pytest.approx(2.0) and objectives.rce_temperature(1, 2) == pytest.approx(0.5)
+    assert objectives.rce_temperature(150, 100) == pytest.approx(0.5), "past the end it stays at the end"
+    assert objectives.rce_temperature(0, 1) == pytest.approx(0.5)
+
+
+def test_adaptive_beta_boundaries_change_nothing():
+    assert objectives.adaptive_kl_beta(0.1, 0.1) == pytest.approx(0.1), "KL exactly at the upper target"
+    assert objectives.adaptive_kl_beta(0.01, 0.1) == pytest.approx(0.1), "KL exactly at the lower target"
+    assert objectives.adaptive_kl_beta(1.0, 9.0) == pytest.approx(10.0) and objectives.adaptive_kl_beta(0.0, 0.0012) == 0.001
+
+
+def test_reward_edges():
+    assert compute_reward(RewardInputs(0, 0.0, info_score=0.5), "hybrid", RewardWeights(hard_weight=1.0)) == 1.0
+    assert compute_reward(RewardInputs(0, 0.0, info_score=0.5), "hybrid", RewardWeights(hard_weight=1.5)) == 1.0
+    assert compute_reward(RewardInputs(0, 0.0), "legacy", RewardWeights(beta=1.0)) == 0.0, "01: a wrong answer is 0"
+    assert compute_reward(RewardInputs(1, 0.0), "legacy", RewardWeights(beta=1.0)) == 1.0
+    both = RewardInputs(0, 0.0, beam_score=0.2, logprob_score=-0.7)
+    assert compute_reward(both, "legacy", RewardWeights(alpha=1.0)) == pytest.approx(0.2), "beam_score unless asked"
+    assert compute_reward(RewardInputs(0, 0.0), "legacy", RewardWeights(alpha=1.0)) == 0.0, "no quality: 0"
+
+
+def test_reward_errors_say_what_is_wrong():
+    with pytest.raises(ValueError, match=r"^reward_mode hybrid needs the candidate's info_score$"):
+        compute_reward(RewardInputs(1, 1.0), "hybrid")
+    with pytest.raises(ValueError, match=r"^unknown reward_mode 'x'; choose one of hard_plus_soft, hard_plus_soft_v2, "):
+        compute_reward(RewardInputs(1, 1.0), "x")
+    with pytest.raises(ValueError, match=r"^correctness_mode must be '01' or 'pm1', not 'yes'$"):
+        compute_reward(RewardInputs(1, 1.0), "legacy", RewardWeights(correctness_mode="yes"))
+
+
+def test_hybrid_and_legacy_correctness_terms():
+    # α = 0: only the correctness term; a wrong answer scores its soft accuracy, a right one 2 + s
+    assert compute_reward(RewardInputs(0, 0.3, info_score=0.0), "hybrid", RewardWeights(hard_weight=0.0)) == pytest.approx(0.3)
+    assert compute_reward(RewardInputs(1, 0.3, info_score=0.0), "hybrid", RewardWeights(hard_weight=0.0)) == pytest.approx(2.3)
+    pm1 = RewardWeights(beta=1.0, correctness_mode="pm1")
+    assert compute_reward(RewardInputs(1, 1.0), "legacy", pm1) == 1.0 and compute_reward(RewardInputs(0, 0.0), "legacy", pm1) == -1.0
