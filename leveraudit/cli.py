@@ -225,7 +225,8 @@ def fix(
         _die(f"root {root} is not a directory")
     spec_path = spec if spec is not None else _default_spec(root)
     loaded = _load(spec_path)
-    report, _ = run_audit(loaded, root, spec_path=str(spec_path), cache_dir=None)
+    # the audit that finds the failing checks reuses the pre-filter, the cache and the worker pool
+    report, _ = run_audit(loaded, root, spec_path=str(spec_path), cache_dir=default_cache_dir())
     try:
         result = apply_fixes(loaded, root, report, write=not diff)
     except FixError as exc:

@@ -325,6 +325,34 @@ def _fix_cli_option(module, check, context_options):
     return None
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NOT_ANCHORS = {"self", "cls", "if", "else", "for", "in", "not", "and", "or", "is", "None", "True", "False", "return"}
+
+
+def _anchor_words(check) -> set[str]:
+    """Words a file must contain (any of them) for the check's codemod to find its anchor there: the
+    text pre-filter of `fix`. Empty: no filter (every file is parsed)."""
+    fix = check.autofix
+    texts: list[str] = []
+    if check.kind == "assigns_key":
+        texts = [fix.after]
+    elif check.kind == "param":
+        texts = [check.function.rsplit(".", 1)[-1]]
+    elif check.kind in ("loop_filter", "guard"):
+        texts = [glob.rsplit(".", 1)[-1] for glob in check.inside]
+    elif check.kind == "call_kwarg":
+        texts = [check.callee.rsplit(".", 1)[-1]]
+    elif check.kind == "cli_option":
+        texts = [fix.near or check.dest, check.dest]
+    words = set()
+    for text in texts:
+        if text and not any(char in text for char in "*?["):  # a glob can match any name
+            words |= {w for w in _IDENTIFIER.findall(_PLACEHOLDER.sub("", text)) if w not in _NOT_ANCHORS}
+        elif text:
+            return set()
+    return words
+
+
 def apply_fixes(spec: Spec, root: Path, report, write: bool = True) -> FixResult:
     """Fix every failing required or advisory check that has an `autofix`, file by file.
 
@@ -342,15 +370,21 @@ def apply_fixes(spec: Spec, root: Path, report, write: bool = True) -> FixResult
              if not isinstance(s, Skipped)]
     texts = {s.rel: s.text for s in files}
     originals = {s.rel: s for s in files}
+    parsed: dict[tuple[str, str], object] = {}  # (path, text) -> module: each version parsed once
     for check_id, check in failing:
         if check.autofix is None or check.kind not in _FIXERS:
             result.unfixable.append((check_id, "no safe automatic fix" if check.autofix is None
                                      else f"{check.kind} has no codemod"))
             continue
         staged: dict[str, str] = {}
+        words = _anchor_words(check)
         try:
             for rel in sorted(texts):
-                module = parse_module(rel, texts[rel])
+                if words and not any(word in texts[rel] for word in words):
+                    continue  # the codemod's anchor is not in the file: nothing to parse (a large tree stays fast)
+                module = parsed.get((rel, texts[rel]))
+                if module is None:
+                    module = parsed[(rel, texts[rel])] = parse_module(rel, texts[rel])
                 if isinstance(module, ParseFailure):
                     continue
                 if check.kind == "cli_option":

@@ -104,3 +104,22 @@ def test_the_example_workflow_installs_from_the_repository_and_uses_real_flags()
     for flag in set(re.findall(r"leveraudit check [^\n]*", runs)):
         for option in re.findall(r"(--[a-z-]+)", flag):
             assert option in known, option
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    import os
+
+    from leveraudit.atomic import write_atomically
+
+    old = os.umask(0o027)
+    try:
+        write_atomically(tmp_path / "report.json", b"{}")
+        assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o640, "not mkstemp's 0600"
+        try:
+            from leverplus.data import write_json_atomic
+        except ImportError:  # leverplus needs torch only for training; data.py imports without it
+            return
+        write_json_atomic(tmp_path / "rl.json", {})
+        assert (tmp_path / "rl.json").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

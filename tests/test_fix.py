@@ -287,3 +287,21 @@ def test_fix_killed_at_any_step_of_its_write_phase_leaves_every_file_old_or_new(
         assert again.returncode == 0, again.stderr
         assert {rel: (root / rel).read_bytes() for rel in old} == new
         assert not [p for p in root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
+
+
+def test_fix_parses_only_files_holding_a_codemods_anchor(tmp_path, monkeypatch):
+    import leveraudit.fix as fix_module
+    from leveraudit.spec import parse_spec
+    from tests.conftest import one_check_spec, write_tree
+
+    files = {f"unrelated_{i}.py": f"def f{i}():\n    return {i}\n" for i in range(30)}
+    files["d.py"] = "class DS:\n    def __init__(self, data):\n        self.data = data\n"
+    root = write_tree(tmp_path / "tree", files)
+    spec = parse_spec(one_check_spec({"kind": "param", "function": "DS.__init__", "name": "skip",
+                                      "autofix": {"template": "skip: bool = False"}}))
+    report, _ = run_audit(spec, root, jobs=1)
+    parsed = []
+    real = fix_module.parse_module
+    monkeypatch.setattr(fix_module, "parse_module", lambda rel, text: (parsed.append(rel), real(rel, text))[1])
+    result = apply_fixes(spec, root, report)
+    assert result.fixed == ["T/param#1"] and parsed == ["d.py"]

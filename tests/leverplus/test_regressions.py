@@ -16,19 +16,15 @@ from leverplus.dataset import RLBeamDatasetWithEmbedding, RLCollate
 from leverplus.evaluate import evaluate
 from leverplus.model import PointerSelector, SelectorConfig, checkpoint_payload, model_from_checkpoint
 from leverplus.rl_data import candidate_pool, generate_rl_data
-from leverplus.train import GRPOTrainer, Reporter, TrainerConfig, build_datasets, build_model, seed_everything
+from leverplus.train import TrainerConfig, build_datasets
+from tests.leverplus.test_trainer import make_trainer
 
 QUIET = {"log": lambda message: None}
 runner = CliRunner()
 
 
 def _trainer(tmp_path, data, world, **overrides):
-    settings = {"output_dir": str(tmp_path / "run"), "batch_size": 8, "rce_epochs": 1, "hidden_dim": 16, **overrides}
-    config = TrainerConfig(**settings)
-    seed_everything(config.seed)
-    train_set, val_set = build_datasets(config, data, world.embeddings)
-    model = build_model(config, world.embeddings, data.shot_num)
-    return GRPOTrainer(config, model, train_set, val_set, Reporter(tmp_path / "metrics.jsonl"))
+    return make_trainer(tmp_path, data, world, **overrides)
 
 
 def _metrics(tmp_path) -> list[dict]:
