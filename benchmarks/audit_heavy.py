@@ -1,0 +1,118 @@
+"""The engine's cost when the pre-filter cannot help: `benchmarks/heavy/heavy.yaml` names what every ML
+repository is full of (`load_state_dict`, `torch.load`, `self.config`, `forward`, `__init__`, an `lr`
+option), so nearly every file is parsed and analysed.
+
+Timed in one run and interleaved (round robin, median of --repeat): a bare `ast.parse` of the tree,
+libcst's own parse of the files the pre-filter keeps (in this process), leveraudit cold and warm, and —
+when on PATH — Semgrep and ast-grep with the equivalent rules beside the spec.
+
+    python benchmarks/audit_heavy.py                      # the generated research-size tree
+    python benchmarks/audit_heavy.py --tree path/to/django --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from audit_research import build_tree  # noqa: E402
+
+SPEC = HERE / "heavy" / "heavy.yaml"
+
+
+def timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def kept_files(tree: Path) -> list[tuple[str, str]]:
+    """(path, text) of the files the pre-filter keeps for the heavy spec."""
+    from leveraudit.engine import Planner
+    from leveraudit.extract.discover import Skipped, discover, read_source
+    from leveraudit.spec import load_spec
+
+    spec = load_spec(SPEC)
+    planner = Planner(spec)
+    kept = []
+    for ref in discover(tree, spec.include, spec.exclude).files:
+        source = read_source(ref)
+        if not isinstance(source, Skipped) and planner.relevance(ref.rel, source.text)[0]:
+            kept.append((ref.rel, source.text))
+    return kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tree", type=Path, help="tree to audit (default: the generated research-size tree)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    tree = args.tree or build_tree(HERE / ".data" / "research-17k")
+    files = sorted(p for p in tree.rglob("*.py") if p.is_file() and not p.is_symlink())
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in files]
+    kept = kept_files(tree)
+
+    def bare():
+        for text in texts:
+            try:
+                ast.parse(text)
+            except SyntaxError:
+                pass
+
+    def libcst_parse():
+        import libcst
+
+        for _, text in kept:
+            try:
+                libcst.parse_module(text)
+            except Exception:  # noqa: BLE001 - a file libcst refuses costs what it costs
+                pass
+
+    cache_holder = {}
+
+    def leveraudit(cold: bool):
+        def run():
+            if cold:
+                cache_holder["dir"] = tempfile.mkdtemp(prefix="leveraudit-heavy-")
+            done = subprocess.run([sys.executable, "-m", "leveraudit", "check", "--spec", str(SPEC), str(tree),
+                                   "-f", "json", "-o", str(Path(cache_holder["dir"]) / "r.json"),
+                                   "--cache-dir", cache_holder["dir"], "--fail-on", "never"],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(done.stderr)
+        return run
+
+    runs = {"bare ast.parse (whole tree)": bare, "libcst parse (kept files, 1 process)": libcst_parse,
+            "leveraudit cold": leveraudit(True), "leveraudit warm": leveraudit(False)}
+    if shutil.which("semgrep"):
+        runs["semgrep"] = lambda: subprocess.run(["semgrep", "--config", str(HERE / "heavy" / "semgrep.yaml"),
+                                                  "--metrics=off", "--quiet", str(tree)], capture_output=True)
+    if shutil.which("ast-grep"):  # not `sg`: on Linux that name is usually the setgid tool
+        binary = shutil.which("ast-grep")
+        runs["ast-grep"] = lambda: subprocess.run([binary, "run", "-p", "$M.load_state_dict($$$)", str(tree)],
+                                                  capture_output=True)
+    timings: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeat):
+        for name, run in runs.items():  # interleaved: drift on a shared machine hits every row alike
+            timings[name].append(timed(run))
+    base = statistics.median(timings["bare ast.parse (whole tree)"])
+    print(f"tree: {tree}  files: {len(files)}  kept by the pre-filter: {len(kept)}  (median of {args.repeat})")
+    for name, values in timings.items():
+        median = statistics.median(values)
+        print(f"{name:40} {median:7.2f} s  {median / base:6.1f}x ast.parse")
+    missing = [tool for tool in ("semgrep", "ast-grep") if tool not in runs]
+    if missing:
+        print(f"({' and '.join(missing)} not installed here; install to add the row)")
+
+
+if __name__ == "__main__":
+    main()
