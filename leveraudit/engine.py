@@ -261,18 +261,18 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     stats.functions = sum(results[p.ref.rel].get("analysed", 0) for p in todo if p.ref.rel in results)
 
     diagnostics = [Diagnostic(path=s.rel, line=0, column=0, kind="skipped", message=s.reason) for s in skipped]
-    # a file that could not be read but whose bytes hold what a check looks for leaves that check undecided
-    planner = Planner(spec)
-    needed_by_skipped = {s.rel: planner.relevance(s.rel, raw)[0] for s in skipped
-                         if (raw := read_raw_text(root / s.rel)) is not None}
     cli: list[CliOption] = []
     facts: dict[str, list[dict]] = {check_id: [] for check_id in checks_by_id}
     unparsable: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
     check_errors: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
-    for rel, ids in needed_by_skipped.items():
-        reason = next(s.reason for s in skipped if s.rel == rel)
-        for check_id in ids:
-            unparsable[check_id].append((rel, f"{rel} could not be analysed ({reason})"))
+    # a file that could not be read but whose bytes hold what a check looks for leaves that check undecided
+    planner = Planner(spec) if skipped else None
+    for source in skipped:
+        raw = read_raw_text(root / source.rel)
+        if raw is None:
+            continue
+        for check_id in planner.relevance(source.rel, raw)[0]:
+            unparsable[check_id].append((source.rel, f"{source.rel} could not be analysed ({source.reason})"))
     inline: dict[str, list[dict]] = {}
     known_ids = {item.id for item in spec.items} | set(checks_by_id)
     for plan in plans:

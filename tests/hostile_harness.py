@@ -53,10 +53,6 @@ class Outcome:
         return " ".join(self.stderr.split())
 
 
-class Sentinel(Exception):
-    pass
-
-
 def sentinel_code(marker: Path) -> str:
     """Python that leaves `marker` behind if it ever runs."""
     return f"open({str(marker)!r}, 'w').write('ran')\n"
@@ -140,8 +136,15 @@ class Harness:
         os.symlink(self.outside / "secret.md", root / "docs" / "linked.md")
 
     # -- running ---------------------------------------------------------------------------------
-    def run(self, main, argv: list[str], cwd: Path | None = None) -> Outcome:
+    def run(self, main, argv: list[str], cwd: Path | None = None, limit_s: float = 120.0) -> Outcome:
+        """`main()` with `argv`. A watchdog interrupts it after `limit_s` (SIGINT: the CLIs exit 130), so a
+        regression that hangs (a FIFO opened blocking) turns a case red instead of stalling the suite."""
         global _RECORDING
+        import signal
+        import threading
+
+        watchdog = threading.Timer(limit_s, lambda: os.kill(os.getpid(), signal.SIGINT))
+        watchdog.daemon = True
         stdout, stderr = io.StringIO(), io.StringIO()
         old_argv, old_cwd = sys.argv, os.getcwd()
         code = 0
@@ -150,12 +153,14 @@ class Harness:
         try:
             os.chdir(cwd if cwd is not None else self.base)  # relative defaults (runs/v3) land in the sandbox
             _RECORDING = touched
+            watchdog.start()
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
                 try:
                     main()
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         finally:
+            watchdog.cancel()
             _RECORDING = None
             sys.argv = old_argv
             os.chdir(old_cwd)

@@ -64,8 +64,6 @@ def test_nothing_in_an_audited_tree_is_ever_executed_or_read_outside_it(harness,
 
 def test_fix_writes_only_inside_the_tree_and_runs_nothing(harness):
     tree = harness.tree()
-    before = harness.base / "before"
-    shutil.copytree(tree, before, symlinks=True)
     outside_before = tree_digest(harness.outside)
     outcome = harness.run(_leveraudit_main(), ["leveraudit", "fix", str(tree), "--spec", str(V3)])
     harness.assert_safe(outcome)
@@ -80,8 +78,7 @@ SPEC_BODY = ("title: t\nitems:\n  - id: '1'\n    title: t\n    priority: high\n 
              "      - {kind: param, function: DS.__init__, name: skip}\n")
 BAD_SPECS = {
     "billion-laughs": ("version: 1\n" + LAUGHS + SPEC_BODY, "alias"),
-    "laughs-in-unused-key": ("version: 1\nplan: {title: t, notes: " + "[" * 0 + "x}\n" + LAUGHS.replace("a:", "zz:", 1)
-                             + SPEC_BODY, "s.yaml"),
+    "laughs-in-unused-key": ("version: 1\n" + LAUGHS.replace("a:", "zz:", 1) + SPEC_BODY, "s.yaml"),
     "deep-nesting": ("version: 1\nx: " + "[" * 5000 + "]" * 5000 + "\n" + SPEC_BODY, "s.yaml"),
     "python-tag": ("version: !!python/object/apply:eval ['1']\n" + SPEC_BODY, "s.yaml"),
     "python-name-tag": ("version: !!python/name:os.system\n" + SPEC_BODY, "s.yaml"),
@@ -123,7 +120,7 @@ BAD_SPECS = {
         "{kind: param, function: DS.__init__, name: skip}", "{kind: cli_option, dest: lr, help_mentions: '[z-a]'}"),
         "s.yaml"),
     "invalid-utf8": (b"version: 1\ntitle: \xff\xfe\n".decode("latin-1"), "s.yaml"),
-    "huge-scalar-nesting": ("version: 1\n" + "a:\n" + "".join(" " * i + "a:\n" for i in range(1, 300)) + SPEC_BODY,
+    "deep-mapping": ("version: 1\n" + "a:\n" + "".join(" " * i + "a:\n" for i in range(1, 300)) + SPEC_BODY,
                             "s.yaml"),
 }
 
@@ -200,22 +197,19 @@ def test_a_hostile_baseline_is_refused_in_one_line(harness, name):
 
 
 @pytest.mark.parametrize("name, argv, culprit", [
-    ("missing-baseline", ["--baseline", "{base}/none.json"], "none.json"),
-    ("directory-baseline", ["--baseline", "{base}"], "{base}"),
-    ("output-in-missing-folder", ["-o", "{base}/no/such/r.json", "-f", "json"], "no/such/r.json"),
-    ("output-is-a-directory", ["-o", "{base}", "-f", "json"], "{base}"),
-    ("output-to-dev-full", ["-o", "/dev/full", "-f", "md"], "/dev/full"),
+    ("missing-baseline", ["{tree}", "--baseline", "{base}/none.json"], "none.json"),
+    ("directory-baseline", ["{tree}", "--baseline", "{base}"], "{base}"),
+    ("output-in-missing-folder", ["{tree}", "-o", "{base}/no/such/r.json", "-f", "json"], "no/such/r.json"),
+    ("output-is-a-directory", ["{tree}", "-o", "{base}", "-f", "json"], "{base}"),
+    ("output-to-dev-full", ["{tree}", "-o", "/dev/full", "-f", "md"], "/dev/full"),
     ("missing-root", ["{base}/nothing"], "nothing"),
     ("root-is-a-file", ["{spec}"], "v3.yaml"),
-    ("changed-since-outside-git", ["--changed-since", "HEAD~1"], "changed-since"),
+    ("changed-since-outside-git", ["{tree}", "--changed-since", "HEAD~1"], "changed-since"),
 ])
 def test_bad_check_arguments_exit_2_in_one_line(harness, name, argv, culprit):
     tree = harness.tree(sentinels=False)
-    args = [a.format(base=harness.base, spec=V3) for a in argv]
-    positional = [a for a in args if not a.startswith("-") and args[args.index(a) - 1] not in ("-o", "--baseline", "-f", "--changed-since")] if name in ("missing-root", "root-is-a-file") else []
-    command = ["leveraudit", "check", "--spec", str(V3), "--no-cache",
-               *(args if positional else [str(tree), *args])]
-    outcome = harness.run(_leveraudit_main(), command)
+    args = [a.format(base=harness.base, spec=V3, tree=tree) for a in argv]
+    outcome = harness.run(_leveraudit_main(), ["leveraudit", "check", "--spec", str(V3), "--no-cache", *args])
     harness.assert_safe(outcome)
     assert outcome.code == 2, (outcome.stdout[-300:], outcome.stderr)
     assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
