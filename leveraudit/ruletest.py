@@ -40,6 +40,7 @@ import yaml
 
 from leveraudit.engine import run_audit
 from leveraudit.extract.discover import read_raw_text
+from leveraudit.userfiles import read_user_file
 from leveraudit.spec.models import Spec
 
 _INLINE = re.compile(r"#\s*expect:\s*(pass|partial|fail|error|suppressed)\s+([A-Za-z0-9._/#-]+)")
@@ -60,8 +61,8 @@ class FixtureResult:
 def expectations(root: Path) -> dict[str, str]:
     expected: dict[str, str] = {}
     path = root / "expect.yaml"
-    if path.is_file() and not path.is_symlink():
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if path.exists() and not path.is_symlink():
+        document = yaml.safe_load(read_user_file(path, "expectations")) or {}
         if not isinstance(document, dict) or set(document) - {"items", "checks"}:
             raise ValueError(f"{path}: expected a mapping with `items` and/or `checks`")
         for section in ("items", "checks"):
@@ -136,7 +137,7 @@ def _safe_rel(rel: object) -> str:
 
 
 def load_variants(path: Path) -> list[Variant]:
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    document = yaml.safe_load(read_user_file(path, "variants file")) or {}
     if not isinstance(document, dict) or not isinstance(document.get("variants"), list):
         raise ValueError(f"{path}: expected a mapping with `base` and a `variants` list")
     variants = []

@@ -4,8 +4,6 @@ hostile path costs one clear error, not a hang."""
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 MAX_USER_FILE_BYTES = 16 * 1024 * 1024
@@ -17,25 +15,19 @@ class UserFileError(ValueError):
 
 def read_user_file(path: Path, what: str, limit: int = MAX_USER_FILE_BYTES) -> str:
     """The UTF-8 text of `path`, or `UserFileError` with one line naming `what` and the path."""
+    from leveraudit.extract.discover import NotRegular, read_regular
+
     path = Path(path)
     try:
-        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = read_regular(path, limit, follow_links=True)  # the user named it: a link is theirs to give
     except FileNotFoundError:
         raise UserFileError(f"{what} {path} not found") from None
+    except NotRegular as exc:
+        if exc.errno == 21:
+            raise UserFileError(f"{what} {path} is a directory, not a file") from None
+        raise UserFileError(f"{what} {path} is not a regular file (a FIFO, socket or device is never read)") from None
     except OSError as exc:
         raise UserFileError(f"cannot read {what} {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(handle)
-        if stat.S_ISDIR(info.st_mode):
-            raise UserFileError(f"{what} {path} is a directory, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise UserFileError(f"{what} {path} is not a regular file (a FIFO, socket or device is never read)")
-        with os.fdopen(handle, "rb", closefd=False) as stream:
-            data = stream.read(limit + 1)
-    except OSError as exc:
-        raise UserFileError(f"cannot read {what} {path}: {exc.strerror}") from None
-    finally:
-        os.close(handle)
     if len(data) > limit:
         raise UserFileError(f"{what} {path} is larger than {limit // (1024 * 1024)} MB")
     try:

@@ -519,3 +519,16 @@ def test_bad_leverplus_options_exit_2_in_one_line(harness, example_data, name):
     assert culprit.lower() in outcome.message.lower(), outcome.message
     assert tree_digest(example_data) == before, "an input was changed"
     assert not (harness.base / "r.json").exists() and not (harness.base / "r.json.partial.jsonl").exists()
+
+
+@pytest.mark.parametrize("odd", ["fifo", "directory"])
+def test_a_fixture_whose_expectations_are_no_regular_file_fails_in_one_line(harness, odd):
+    fixtures = harness.base / "fixtures"
+    shutil.copytree(harness.tree(sentinels=False), fixtures / "case", symlinks=True)
+    expect = fixtures / "case" / "expect.yaml"
+    expect.unlink()
+    os.mkfifo(expect) if odd == "fifo" else expect.mkdir()
+    outcome = harness.run(_leveraudit_main(), ["leveraudit", "test", str(fixtures), "--spec", str(V3)])
+    harness.assert_safe(outcome)
+    assert outcome.code == 1, (outcome.stdout, outcome.stderr)  # that fixture fails; the run does not hang
+    assert "expectations" in outcome.stdout and "expect.yaml" in outcome.stdout

@@ -170,47 +170,49 @@ def declared_encoding(data: bytes) -> str:
 RAW_SCAN_BYTES = 64 * 1024 * 1024  # how much of a skipped file is searched for the names checks need
 
 
+class NotRegular(OSError):
+    """The path is a directory, FIFO, socket or device: it is never read."""
+
+
+def read_regular(path: Path, limit: int, follow_links: bool = False) -> bytes:
+    """At most `limit + 1` bytes of `path`, opened only if it is a regular file: non-blocking (a FIFO
+    cannot hang the open), not through a link unless `follow_links`, checked with fstat on the open
+    handle (no race with a swap), and capped (a device or a growing file cannot make it read without
+    end). Raises `NotRegular` or the `OSError` of the open or read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0))
+    handle = os.open(path, flags)
+    try:
+        mode = os.fstat(handle).st_mode
+        if not statmod.S_ISREG(mode):
+            raise NotRegular(21 if statmod.S_ISDIR(mode) else 0,
+                             "a directory" if statmod.S_ISDIR(mode) else "not a regular file", str(path))
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            return stream.read(limit + 1)
+    finally:
+        os.close(handle)
+
+
 def read_raw_text(path: Path) -> str | None:
     """The bytes of a regular file (at most RAW_SCAN_BYTES) as latin-1 text, which maps every byte to one
     character: enough to see whether a file that could not be decoded or parsed names what a check
     needs. None for anything that is not a readable regular file."""
-    try:  # never even try a link, a FIFO or a device (O_NOFOLLOW and fstat below close the race)
+    try:  # never even try a link, a FIFO or a device
         if not statmod.S_ISREG(os.lstat(path).st_mode):
             return None
+        return read_regular(path, RAW_SCAN_BYTES)[:RAW_SCAN_BYTES].decode("latin-1")
     except OSError:
         return None
-    try:
-        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    try:
-        if not statmod.S_ISREG(os.fstat(handle).st_mode):
-            return None
-        with os.fdopen(handle, "rb", closefd=False) as stream:
-            return stream.read(RAW_SCAN_BYTES).decode("latin-1")
-    except OSError:
-        return None
-    finally:
-        os.close(handle)
 
 
 def read_source(ref: FileRef) -> SourceFile | Skipped:
     """The file's text, read only if it is still a regular file, and never more than the size cap
     (a file that grew since discovery, or a device swapped in, cannot make us read without end)."""
     try:
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-        handle = os.open(ref.path, flags)
+        data = read_regular(ref.path, MAX_FILE_BYTES)
+    except NotRegular:
+        return Skipped(ref.rel, "not a regular file (a FIFO, socket or device is never read)")
     except OSError as exc:
         return Skipped(ref.rel, f"cannot read: {exc.strerror}")
-    try:
-        if not statmod.S_ISREG(os.fstat(handle).st_mode):
-            return Skipped(ref.rel, "not a regular file (a FIFO, socket or device is never read)")
-        with os.fdopen(handle, "rb", closefd=False) as stream:
-            data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        return Skipped(ref.rel, f"cannot read: {exc.strerror}")
-    finally:
-        os.close(handle)
     if len(data) > MAX_FILE_BYTES:
         return Skipped(ref.rel, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     digest = hashlib.sha256(data).hexdigest()
