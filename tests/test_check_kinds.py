@@ -113,6 +113,15 @@ CASES = [
               "        for e in range(self.n):\n            step()\n"}, "fail"),
     ("guard defeated by a reassignment before the loop", {"kind": "guard", "inside": "T.train", "condition": "$S.n <= 0", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
      {"t.py": "class T:\n    def train(self):\n        if self.n <= 0:\n            return\n        self.n = 3\n        for e in range(self.n):\n            step()\n"}, "fail"),
+    # a condition that is a negation (`not self.batches`) is assumed as "self.batches is false"
+    ("guard on a negated name", {"kind": "guard", "inside": "T.fit", "condition": "not $S.batches", "exits": ["raise"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def fit(self):\n        if not self.batches:\n            raise ValueError('empty')\n"
+              "        for e in range(self.n):\n            step()\n"}, "pass"),
+    ("guard on a negated name, as the else of the name", {"kind": "guard", "inside": "T.fit", "condition": "not $S.batches", "exits": ["return"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def fit(self):\n        if self.batches:\n            for e in range(self.n):\n                step()\n"}, "pass"),
+    ("guard on a negated name after the loop", {"kind": "guard", "inside": "T.fit", "condition": "not $S.batches", "exits": ["raise"], "before": ["for $E in range(..., $S.n): ..."]},
+     {"t.py": "class T:\n    def fit(self):\n        for e in range(self.n):\n            step()\n"
+              "        if not self.batches:\n            raise ValueError('empty')\n"}, "fail"),
     # -- assigns_key -------------------------------------------------------------------------
     ("assigns_key subscript ifexp", {"kind": "assigns_key", "key": "mode", "values": ["file", "fallback"]},
      {"g.py": "def g(c, used):\n    c['mode'] = 'file' if used else 'fallback'\n"}, "pass"),

@@ -89,7 +89,11 @@ class Assumption:
             pattern, truth = entry if isinstance(entry, tuple) else (entry, True)
             negated = None if truth else negation(canonical(pattern))
             # `not x <= 0` is assumed as `x >= 1`, so intervals can decide it
-            self.patterns.append((negated, True) if negated is not None else (canonical(pattern), truth))
+            pattern, truth = (negated, True) if negated is not None else (canonical(pattern), truth)
+            # `not x` is assumed as "x is false", so the test `x` (and `not x`) is decided
+            while isinstance(pattern, cst.UnaryOperation) and isinstance(pattern.operator, cst.Not):
+                pattern, truth = pattern.expression, not truth
+            self.patterns.append((pattern, truth))
         self.resolver = resolver
         self.numeric = [_numeric_comparison(p) if truth else None for p, truth in self.patterns]
         self._memo: dict[int, bool | None] = {}  # id(test) -> truth; edges and guard sites ask about the same tests
