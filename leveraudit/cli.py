@@ -314,6 +314,59 @@ def test_fixtures(
     raise typer.Exit(0 if passed == len(results) else 1)
 
 
+@app.command()
+def init(
+    from_plan: Annotated[Path, typer.Option("--from-plan", help="The plan (Markdown) to draft the spec from.")],
+    lang: Annotated[Optional[Lang], typer.Option("--lang", help="Report language of the draft (default: the plan's).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the draft here (default: stdout).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
+    check_root: Annotated[Optional[Path], typer.Option("--check", help="Run the draft over this root at once and print the report.")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Draft a spec from a plan: numbered sections become items, code and prose become checks.
+
+    Every check cites its plan line; `# review:` marks what a person must decide, and a closing
+    summary lists what produced no check. With --check the exit code is the gate's (0 or 1).
+    """
+    from leveraudit.atomic import write_atomically
+    from leveraudit.plan import PlanError, draft_from_plan, render_draft
+    from leveraudit.plan.draft import MAX_PLAN_BYTES
+    from leveraudit.spec.load import parse_spec
+    from leveraudit.userfiles import UserFileError, read_user_file
+
+    if output is not None and output.exists() and not force:
+        _die(f"{output} exists; pass --force to overwrite it")
+    if check_root is not None and not check_root.is_dir():
+        _die(f"--check root {check_root} is not a directory")
+    try:
+        text = read_user_file(from_plan, "plan", limit=MAX_PLAN_BYTES)
+        draft = draft_from_plan(text, str(from_plan), lang.value if lang else None)
+    except (UserFileError, PlanError) as exc:
+        _die(str(exc))
+    rendered = render_draft(draft)
+    try:  # the draft must load as it is; a drafter bug is an internal error, not a broken file handed over
+        spec = parse_spec(rendered, "<draft>")
+    except SpecError as exc:
+        raise RuntimeError(f"the draft does not load: {exc}") from None
+    if output is not None:
+        write_atomically(output, rendered.encode("utf-8"))
+    else:
+        sys.stdout.write(rendered)
+    checks = sum(len(item.checks) for item in draft.items)
+    reviews = rendered.count("# review:")
+    typer.echo(f"drafted {len(draft.items)} item(s), {checks} check(s); {reviews} line(s) marked `# review:`"
+               + (f"; wrote {output}" if output else ""), err=True)
+    if check_root is None:
+        return
+    from leveraudit.engine import run_audit
+    from leveraudit.report.terminal import render_terminal
+
+    report, _ = run_audit(spec, check_root, spec_path=str(output or "<draft>"), cache_dir=default_cache_dir())
+    # the report goes beside the draft, never into it: with the draft on stdout, it goes to stderr
+    render_terminal(report, spec.lang, Console(stderr=output is None))
+    raise typer.Exit(1 if report.gate_fails("fail") else 0)
+
+
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"leveraudit {__version__}")

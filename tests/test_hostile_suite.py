@@ -532,3 +532,71 @@ def test_a_fixture_whose_expectations_are_no_regular_file_fails_in_one_line(harn
     harness.assert_safe(outcome)
     assert outcome.code == 1, (outcome.stdout, outcome.stderr)  # that fixture fails; the run does not hang
     assert "expectations" in outcome.stdout and "expect.yaml" in outcome.stdout
+
+
+# -- hostile plans for `init --from-plan`: a draft that loads, or exit 2 in one line; never a crash -------
+_SEED_LIKE = ("## 3. Changes\n\n### 3.1 Add a flag\n\n```python\nparser.add_argument('--x', type=int, default=1)\n```\n")
+HOSTILE_PLANS = {
+    "empty": ("", 2, "no numbered section"),
+    "binary": ("\x00\x01\x02## 1. x\n", 2, "NUL"),
+    "invalid-utf8": (b"## 1. add \xff\xfe\n".decode("latin-1"), 2, "UTF-8"),
+    "huge": ("## 1. add `--x`\n\n" + "filler text\n" * 400_000, 2, "larger than"),
+    "deeply-nested-list": (_SEED_LIKE + "".join("  " * i + "- add\n" for i in range(2000)), 0, ""),
+    "deeply-nested-quotes": (_SEED_LIKE + ">" * 5000 + " deep\n" + "- " * 5000 + "x\n", 0, ""),
+    "fence-never-closes": ("## 1. add\n\n```python\nparser.add_argument('--x', default=1)\n" + "y = (\n" * 50, 0, ""),
+    "only-non-python-fences": ("## 1. add things\n\n```bash\nrm -rf /\n```\n\n```json\n{\"a\": 1}\n```\n", 2,
+                               "no numbered section"),
+    "brackets-libcst-cannot-survive": ("## 1. add\n\n```python\nx = " + "(" * 5000 + ")" * 5000 + "\n```\n"
+                                       + _SEED_LIKE, 0, ""),
+    "operator-chain": ("## 1. add\n\n```python\nx = " + " + ".join(["a"] * 20000) + "\n```\n" + _SEED_LIKE, 0, ""),
+    "yaml-unprintable-and-breaks": ("## 3. Ch\x07anges\u2028\r\n\n### 3.1 Add\x1b[31m a flag\x85\n\n"
+                                    "- use `--x\u2029`\ufeff\n\n```python\nparser.add_argument('--x\\x07', default=1)\n```\n",
+                                    0, ""),
+    "yaml-injection-in-headings": ("## 3. x\nversion: 2\n\n### 3.1 \"quoted\" `--x` 'a': [b] {c} # d &e *f !g\n\n"
+                                   "```python\nparser.add_argument('--x', default='\\n  - kind: guard')\n```\n", 0, ""),
+    "ten-thousand-items": ("".join(f"### {i}.{j} add `--o{i}_{j}`\n\nAdd `--o{i}_{j}`.\n\n"
+                                   for i in range(100) for j in range(100)), 0, ""),
+    "duplicate-numbers": (_SEED_LIKE * 3, 0, ""),
+    "many-broken-blocks": ("".join(f"## {i}. add things\n\n```python\n" + "not python at all, just words\n" * 300 + "```\n\n"
+                                   for i in range(1, 300)) + _SEED_LIKE.replace("## 3.", "## 300.").replace("3.1", "300.1"),
+                           0, ""),
+    "paths-out-of-the-tree": ("## 1. Fix `../outside/secret.py` and `/etc/passwd.py`\n\nLocation: "
+                              "`../outside/secret.py → load`\n\n```python\n# ../outside/secret.py : Loader.load()\n"
+                              "parser.add_argument('--x', default=1)\n```\n", 0, ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PLANS))
+def test_a_hostile_plan_drafts_a_loadable_spec_or_is_refused_in_one_line(harness, name):
+    from leveraudit.spec.load import parse_spec
+
+    content, code, culprit = HOSTILE_PLANS[name]
+    plan = harness.base / "plan.md"
+    plan.write_bytes(content.encode("latin-1") if name == "invalid-utf8" else content.encode("utf-8"))
+    out = harness.base / "draft.yaml"
+    tree = harness.tree()
+    outcome = harness.run(_leveraudit_main(), ["leveraudit", "init", "--from-plan", str(plan), "-o", str(out),
+                                               "--check", str(tree)], limit_s=60)
+    harness.assert_safe(outcome)
+    if code == 2:
+        assert outcome.code == 2 and len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
+        assert culprit.lower() in outcome.message.lower() and "plan.md" in outcome.message, outcome.message
+        assert not out.exists()
+        return
+    assert outcome.code in (0, 1), (outcome.code, outcome.stderr[-800:])    # the gate's verdict on the tree
+    spec = parse_spec(out.read_text(encoding="utf-8"), str(out))             # the draft loads as written
+    assert spec.items and "outside" not in json.dumps([p.entry for p in spec.programs.values()])
+
+
+@pytest.mark.parametrize("name, make", [
+    ("missing", lambda base: base / "nope.md"),
+    ("directory", lambda base: base),
+    ("fifo", lambda base: (os.mkfifo(base / "fifo.md"), base / "fifo.md")[1]),
+    ("device", lambda base: "/dev/zero"),
+])
+def test_a_plan_that_is_no_regular_file_is_refused(harness, name, make):
+    plan = make(harness.base)
+    outcome = harness.run(_leveraudit_main(), ["leveraudit", "init", "--from-plan", str(plan)], limit_s=30)
+    harness.assert_safe(outcome)
+    assert outcome.code == 2 and len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
+    assert str(plan) in outcome.message
