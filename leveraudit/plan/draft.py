@@ -113,6 +113,14 @@ _NOT_CLASSES = {"True", "False", "None", "Python", "JSON", "Markdown"}
 _FLAG = re.compile(r"(?<![\w-])--([A-Za-z][\w-]*)")
 _SELF_ATTR = re.compile(r"^self\.([A-Za-z_]\w*)$")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
+# "`--x` defaults to `1.0`", "`x` 默认值为 `3`"
+_DEFAULTS_TO = re.compile(rf"`(--)?([A-Za-z_][\w-]*)`[^`\n]{{0,40}}?(?:defaults? to|默认值?(?:为|是|改为|设为)?)\s*"
+                          rf"`?({_NUMBER}|true|false|True|False)`?", re.I)
+# "比 RCE 再小一档", "below warmup": a bound by another option of the same family
+_BELOW = re.compile(r"比\s*([A-Za-z]+)\s*(?:再)?(?:小|低)|(?:below|lower than|smaller than|under)\s+(?:the\s+)?([A-Za-z]+)", re.I)
+# "a query left with no candidate is skipped"
+_LEFT_EMPTY = re.compile(r"没有任何|为空|空的|no (?:candidates?|items?|samples?) (?:left|remain)|(?:left|is|becomes) empty",
+                         re.I)
 
 
 def _dest(flag: str) -> str:
@@ -189,6 +197,10 @@ class Names:
 
 def _title(en: str, zh: str) -> dict:
     return {"zh": zh, "en": en}
+
+
+def _literal_title(code: str) -> dict:
+    return _title(f"the plan's literal `{code}`", f"文档写法：`{code}`")
 
 
 def _is_class(name: str) -> bool:
@@ -443,7 +455,7 @@ class Shapes:
                         literal["default"] = {"equals": value}
                 if literal:
                     self.add(param, {"kind": "param", "level": "advisory", "function": qualified, "name": name,
-                                     "title": _title(f"the plan's literal `{_code(param).rstrip(', ')}`", f"文档写法：`{_code(param).rstrip(', ')}`"), **literal})
+                                     "title": _literal_title(_code(param).rstrip(", ")), **literal})
         self.walk(list(node.body.body) if isinstance(node.body, cst.IndentedBlock) else [], inner)
 
     def if_statement(self, node: cst.If, ctx: _Context, before: list, after: list) -> None:
@@ -539,7 +551,7 @@ class Shapes:
                 if literals and not any(isinstance(t.operator, (cst.Is, cst.IsNot)) for t in part.comparisons):
                     local = _names_in(part) - {"len", "self", "args"}
                     fields = {"kind": "pattern", "level": "advisory",
-                              "title": _title(f"the plan's literal `{_code(part)}`", f"文档写法：`{_code(part)}`"),
+                              "title": _literal_title(_code(part)),
                               "pattern": [pattern_of(part, {}, local)]}
                     scopes = self.item.scopes()
                     if scopes:
@@ -588,12 +600,13 @@ class Shapes:
                 return
             cls = ctx.cls or self.item.cls
             if root == "self" and cls:
-                stores_param = isinstance(value, cst.Name) and value.value in ctx.params
                 fields = {"kind": "attribute", "class": cls, "name": target.attr.value}
-                if stores_param:
-                    fields = {"kind": "attribute", "level": "advisory", "title": _title("the new parameter is kept on the object", "新参数保存在对象上"),
-                              **{k: v for k, v in fields.items() if k != "kind"}}
-                self.add(node, fields if "kind" in fields else {"kind": "attribute", **fields})
+                if isinstance(value, cst.Name) and value.value in ctx.params:
+                    # it only stores a new parameter, which its `param` check already requires
+                    fields = {"kind": "attribute", "level": "advisory",
+                              "title": _title("the new parameter is kept on the object", "新参数保存在对象上"),
+                              "class": cls, "name": target.attr.value}
+                self.add(node, fields)
         elif isinstance(target, cst.Subscript) and len(target.slice) == 1:
             element = target.slice[0].slice
             key = _string(element.value) if isinstance(element, cst.Index) else None
@@ -618,7 +631,8 @@ class Shapes:
             self.add(node, fields)
             if literal_values is not None:
                 self.add(node, {"kind": "assigns_key", "level": "advisory",
-                                "title": _title(f"the plan's literal values of `{key}`", f"文档写法：`{key}` 的取值"), "key": key, "values": literal_values})
+                                "title": _title(f"the plan's literal values of `{key}`", f"文档写法：`{key}` 的取值"),
+                                "key": key, "values": literal_values})
 
     def option(self, call: cst.Call) -> None:
         flags = [s for s in (_string(a.value) for a in call.args if a.keyword is None) if s and s.startswith("-")]
@@ -644,7 +658,8 @@ class Shapes:
             if action in ("store_true", "store_false") and "default" not in keywords:
                 literal["default"] = {"equals": action == "store_false"}
         if literal:
-            self.add(call, {"kind": "cli_option", "level": "advisory", "title": _title("the plan's literal spelling of the option", "文档写法：参数的拼写与默认值"),
+            self.add(call, {"kind": "cli_option", "level": "advisory",
+                            "title": _title("the plan's literal spelling of the option", "文档写法：参数的拼写与默认值"),
                             "dest": dest, **literal})
 
     def load(self, node, call: cst.Call, after: list) -> None:
@@ -870,8 +885,7 @@ def _prose_checks(blocks: list[Block], hints: _ItemHints, names: Names) -> list[
                     function = f"{hints.cls}.{function}"
                 checks.append(DraftCheck({"kind": "param", "function": function, "name": name}, block.line, text[:120]))
         # "`--flag` defaults to `v`" / "`flag` 默认值为 `v`"
-        for match in re.finditer(rf"`(--)?([A-Za-z_][\w-]*)`[^`\n]{{0,40}}?(?:defaults? to|默认值?(?:为|是|改为|设为)?)\s*`?({_NUMBER}|true|false|True|False)`?",
-                                 text, re.I):
+        for match in _DEFAULTS_TO.finditer(text):
             dest = _dest(match.group(2))
             if match.group(1) or dest in names.flags:
                 checks.append(DraftCheck({"kind": "cli_option", "dest": dest,
@@ -888,8 +902,7 @@ def _prose_checks(blocks: list[Block], hints: _ItemHints, names: Names) -> list[
                 label = re.match(r"^\W*([A-Za-z]+)\s*[:：]", child.text)
                 if label and label.group(1).lower() == prefix and not constraint:
                     constraint = _range(child.text.split(":", 1)[-1].split("：", 1)[-1])
-            compare = re.search(r"比\s*([A-Za-z]+)\s*(?:再)?(?:小|低)|(?:below|lower than|smaller than|under)\s+(?:the\s+)?([A-Za-z]+)",
-                                rest, re.I)
+            compare = _BELOW.search(rest)
             if compare and "_" in dest:
                 other = (compare.group(1) or compare.group(2)).lower() + dest[len(prefix):]
                 if other != dest:
@@ -900,7 +913,7 @@ def _prose_checks(blocks: list[Block], hints: _ItemHints, names: Names) -> list[
                                          "" if known else f"the plan names `{dest}` without its flag; "
                                                           "check it is a CLI option, not a constructor default"))
         # "a query left with no candidate is skipped" (a prose-only requirement)
-        if re.search(r"没有任何|为空|空的|no (?:candidates?|items?|samples?) (?:left|remain)|(?:left|is|becomes) empty", text, re.I) \
+        if _LEFT_EMPTY.search(text) \
                 and re.search(r"continue|跳过|skip|drop", text, re.I) and (hints.cls or hints.functions):
             fields = {"kind": "pattern", "pattern": ["if not $L:\n    ...\n    continue", "if len($L) == 0:\n    ...\n    continue"],
                       "scope": [f"{hints.cls}.*"] if hints.cls else list(hints.functions)}
@@ -1244,7 +1257,8 @@ def _resolve_conflicts(items: list[DraftItem], summary: list[str]) -> None:
             reason = (f"conflicts with {pin[0]}, which makes `{check.fields['dest']}` default to {pin[1]!r}; "
                       f"the literal range is kept as an advisory check")
             check.review = reason
-            item.checks.append(DraftCheck({"kind": "cli_option", "level": "advisory", "title": _title("the plan's literal range", "文档写法：取值范围"),
+            item.checks.append(DraftCheck({"kind": "cli_option", "level": "advisory",
+                                           "title": _title("the plan's literal range", "文档写法：取值范围"),
                                            "dest": check.fields["dest"], "default": default}, check.line, check.source))
             summary.append(f"{item.id}: `{check.fields['dest']}` {reason}")
 
