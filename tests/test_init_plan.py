@@ -374,3 +374,55 @@ def test_init_lang_sets_the_report_language_and_keeps_the_plan_s_texts():
 def test_a_plan_that_states_nothing_is_refused_in_one_line(content, culprit):
     with pytest.raises(PlanError, match=culprit):
         draft_from_plan(content, "p.md")
+
+
+def test_a_heading_in_both_languages_gives_both_titles_and_a_table_states_priorities():
+    spec = parse_spec(draft_text("""
+        # 计划
+
+        | 编号 | 优先级 |
+        |---|---|
+        | 3.1 | 高 |
+        | 3.2 | low |
+
+        ## 3. 修改
+
+        ### 3.1 增加参数 / Add the option
+
+        ```python
+        parser.add_argument("--x", default=1)
+        ```
+
+        ### 3.2 再加一个（Add another one）
+
+        ```python
+        parser.add_argument("--y", default=2)
+        ```
+
+        ### 3.3 第三个参数
+
+        ```python
+        parser.add_argument("--z", default=3)
+        ```
+        """), "<draft>")
+    items = {item.id: item for item in spec.items}
+    assert (items["3.1"].title.zh, items["3.1"].title.en) == ("增加参数", "Add the option")
+    assert (items["3.2"].title.zh, items["3.2"].title.en) == ("再加一个", "Add another one")
+    assert items["3.3"].title.en is None                       # left for the user
+    assert [items[i].priority for i in ("3.1", "3.2", "3.3")] == ["high", "low", "medium"]
+
+
+def test_explain_knows_every_check_the_draft_writes(tmp_path):
+    from typer.testing import CliRunner
+
+    from leveraudit.cli import app
+
+    path = tmp_path / "draft.yaml"
+    path.write_text(draft_text(SEED.read_text(encoding="utf-8"), SEED.name), encoding="utf-8")
+    spec = parse_spec(path.read_text(encoding="utf-8"), str(path))
+    for item in spec.items:
+        for index, check in enumerate(item.checks):
+            check_id = item.check_id(index)
+            shown = CliRunner().invoke(app, ["explain", check_id, "--spec", str(path), "--lang", "en"])
+            assert shown.exit_code == 0 and check_id in shown.output, shown.output
+            assert CliRunner().invoke(app, ["explain", check.kind]).exit_code == 0

@@ -25,7 +25,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from leveraudit.plan.fences import AFTER_MARK, BEFORE_MARK, PYTHON, ParseBudget, ParsedBlock, parse_block, split_before_after
-from leveraudit.plan.outline import Block, Section, read_outline
+from leveraudit.plan.outline import Block, Section, bilingual, read_outline
 
 MAX_PLAN_BYTES = 4 * 1024 * 1024
 MAX_ITEMS = 300       # a plan is read by people; more numbered sections than this is not one plan
@@ -62,6 +62,7 @@ class DraftItem:
     id: str
     title: str
     line: int
+    titles: dict[str, str] = field(default_factory=dict)   # per language, as the plan gives them
     priority: str = "medium"
     priority_stated: bool = False
     requirement: str = ""
@@ -1069,6 +1070,11 @@ def draft_from_plan(text: str, plan_path: str = "PLAN.md", lang: str | None = No
         raise PlanError(f"{plan_path}: found no numbered section that states a requirement "
                         "(headings like `## 3.1 Title` become items)")
     _resolve_conflicts(items, summary)
+    stated = _table_priorities(outline)
+    for item in items:
+        item.titles = bilingual(item.title) or {plan_lang: item.title}
+        if not item.priority_stated and item.id in stated:
+            item.priority, item.priority_stated = stated[item.id], True
     for item in items:
         for path in item.programs:
             programs.setdefault(_program_name(path), [f"**/{path}"])
@@ -1077,6 +1083,19 @@ def draft_from_plan(text: str, plan_path: str = "PLAN.md", lang: str | None = No
     return Draft(title=title, lang=lang, plan_lang=plan_lang, plan_path=plan_path.rsplit("/", 1)[-1], date=
                  "-".join(date.groups()) if date else None, programs=dict(sorted(programs.items())),
                  items=items, summary=summary)
+
+
+def _table_priorities(outline: Section) -> dict[str, str]:
+    """Priorities a table states: a row whose first cell is an item number and another cell a priority."""
+    found: dict[str, str] = {}
+    for section in outline.walk():
+        for _, cells in section.tables:
+            number = re.fullmatch(r"\W*(\d{1,3}(?:\.\d{1,3}){0,4})\W*", cells[0]) if cells else None
+            words = [_PRIORITY_WORDS.get(cell.strip("* ").lower()) for cell in cells[1:]]
+            priority = next((w for w in words if w), None)
+            if number and priority:
+                found.setdefault(number.group(1), priority)
+    return found
 
 
 def _chapters(outline: Section) -> list[Section]:
@@ -1159,7 +1178,7 @@ def _draft_item(number: str, heading: str, line: int, blocks: list[Block], names
             summary.append(f"{number} {heading} (line {line}): no check could be drafted; write them by hand")
         return None
     priority_match = next((m for b in blocks for m in [_PRIORITY.search(b.text)] if m), None)
-    item = DraftItem(id=number, title=re.sub(r"\*\*|`", lambda m: m.group(0) if m.group(0) == "`" else "", heading),
+    item = DraftItem(id=number, title=heading.replace("**", ""),
                      line=line, requirement=_requirement(blocks), checks=checks)
     if priority_match:
         item.priority = _PRIORITY_WORDS[priority_match.group(1).lower()]

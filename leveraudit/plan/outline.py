@@ -36,6 +36,7 @@ class Section:
     line: int
     number: str = ""
     blocks: list[Block] = field(default_factory=list)
+    tables: list[tuple[int, list[str]]] = field(default_factory=list)   # (line, cells) of each table row
     children: list["Section"] = field(default_factory=list)
     parent: "Section | None" = field(default=None, repr=False)
 
@@ -48,6 +49,25 @@ class Section:
         """This section's blocks and its descendants', in document order."""
         for section in self.walk():
             yield from section.blocks
+
+
+_CJK = "\u3400-\u9fff"
+# "中文标题 / English title", "中文标题（English title）" and the other way round
+_BILINGUAL = [
+    re.compile(rf"^(?P<zh>[^/｜|]*[{_CJK}][^/｜|]*?)\s*[/｜|]\s*(?P<en>[A-Za-z][^{_CJK}/｜|]*[A-Za-z.)`])\s*$"),
+    re.compile(rf"^(?P<en>[A-Za-z][^{_CJK}/｜|]*?)\s*[/｜|]\s*(?P<zh>[^/｜|]*[{_CJK}][^/｜|]*)$"),
+    re.compile(rf"^(?P<zh>.*[{_CJK}].*?)\s*[（(](?P<en>[A-Za-z][^{_CJK}（）()]*\s[^{_CJK}（）()]*)[）)]\s*$"),
+    re.compile(rf"^(?P<en>[A-Za-z][^{_CJK}（）()]*\s[^{_CJK}（）()]*?)\s*[（(](?P<zh>[^（）()]*[{_CJK}][^（）()]*)[）)]\s*$"),
+]
+
+
+def bilingual(title: str) -> dict[str, str] | None:
+    """{"zh": ..., "en": ...} when a heading gives both languages; None otherwise."""
+    for pattern in _BILINGUAL:
+        match = pattern.match(title.strip())
+        if match and match.group("zh").strip() and match.group("en").strip():
+            return {"zh": match.group("zh").strip(), "en": match.group("en").strip()}
+    return None
 
 
 def heading_number(text: str) -> tuple[str, str]:
@@ -70,7 +90,7 @@ def _parser():
     if _MARKDOWN is None:
         from markdown_it import MarkdownIt
 
-        _MARKDOWN = MarkdownIt("commonmark")
+        _MARKDOWN = MarkdownIt("commonmark").enable("table")   # plans state priorities in tables
     return _MARKDOWN
 
 
@@ -82,6 +102,7 @@ def read_outline(text: str) -> Section:
     depth = 0
     entry_open = False      # the next paragraph is the first of a list entry
     ordered: list[bool] = []
+    row: list[str] | None = None      # the cells of the table row being read
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -106,6 +127,13 @@ def read_outline(text: str) -> Section:
             ordered.pop()
         elif kind == "list_item_open":
             entry_open = True
+        elif kind == "tr_open":
+            row = []
+        elif kind == "tr_close" and row is not None:
+            current.tables.append((line or current.line, row))
+            row = None
+        elif kind == "inline" and row is not None:
+            row.append(token.content.strip())
         elif kind == "inline":
             spans = tuple(child.content for child in (token.children or []) if child.type == "code_inline")
             content = token.content

@@ -126,7 +126,12 @@ def render_draft(draft: Draft) -> str:
         if not item.priority_stated:
             out.append("    # review: the plan states no priority for this item")
         out.append(f"    priority: {item.priority}")
-        out += ["    title:", f"      {plan_lang}: {_scalar(item.title)}", f"      # {other}: (translate)"]
+        out.append("    title:")
+        for language in (plan_lang, other):
+            if language in item.titles:
+                out.append(f"      {language}: {_scalar(item.titles[language])}")
+            else:
+                out.append(f"      # {language}: (translate)")
         if item.requirement:
             # `|2`: the text may start with an indented line, which must not set the block's indentation
             out += ["    requirement:", f"      {draft.plan_lang}: |2"]
