@@ -35,6 +35,15 @@ def timed(function) -> float:
     return time.perf_counter() - start
 
 
+def _parse_one(text: str) -> None:
+    import libcst
+
+    try:
+        libcst.parse_module(text)
+    except Exception:  # noqa: BLE001 - a file libcst refuses costs what it costs
+        pass
+
+
 def kept_files(tree: Path) -> list[tuple[str, str]]:
     """(path, text) of the files the pre-filter keeps for the heavy spec."""
     from leveraudit.engine import Planner
@@ -69,13 +78,28 @@ def main() -> None:
                 pass
 
     def libcst_parse():
-        import libcst
-
         for _, text in kept:
-            try:
-                libcst.parse_module(text)
-            except Exception:  # noqa: BLE001 - a file libcst refuses costs what it costs
-                pass
+            _parse_one(text)
+
+    def libcst_parse_2():   # the engine's own setting on 2 cores: a pool of 2, the pool's start included
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(2) as pool:
+            list(pool.map(_parse_one, [text for _, text in kept], chunksize=4))
+
+    engine_cache = {}
+
+    def engine(cold: bool):   # the engine in this process: what is left once the interpreter has started
+        from leveraudit.engine import run_audit
+        from leveraudit.spec import load_spec
+
+        spec = load_spec(SPEC)
+
+        def run():
+            if cold:
+                engine_cache["dir"] = Path(tempfile.mkdtemp(prefix="leveraudit-heavy-engine-"))
+            run_audit(spec, tree, cache_dir=engine_cache["dir"], jobs=2)
+        return run
 
     cache_holder = {}
 
@@ -92,7 +116,9 @@ def main() -> None:
         return run
 
     runs = {"bare ast.parse (whole tree)": bare, "libcst parse (kept files, 1 process)": libcst_parse,
-            "leveraudit cold": leveraudit(True), "leveraudit warm": leveraudit(False)}
+            "libcst parse (kept files, 2 processes)": libcst_parse_2,
+            "leveraudit cold (CLI)": leveraudit(True), "leveraudit warm (CLI)": leveraudit(False),
+            "engine cold (in process, 2 jobs)": engine(True), "engine warm (in process)": engine(False)}
     if shutil.which("semgrep"):
         runs["semgrep"] = lambda: subprocess.run(["semgrep", "--config", str(HERE / "heavy" / "semgrep.yaml"),
                                                   "--metrics=off", "--quiet", str(tree)], capture_output=True)
@@ -105,10 +131,12 @@ def main() -> None:
         for name, run in runs.items():  # interleaved: drift on a shared machine hits every row alike
             timings[name].append(timed(run))
     base = statistics.median(timings["bare ast.parse (whole tree)"])
+    parse2 = statistics.median(timings["libcst parse (kept files, 2 processes)"])
     print(f"tree: {tree}  files: {len(files)}  kept by the pre-filter: {len(kept)}  (median of {args.repeat})")
+    print(f"{'':40} {'time':>9}  {'/ ast.parse':>11}  {'/ libcst x2':>11}")
     for name, values in timings.items():
         median = statistics.median(values)
-        print(f"{name:40} {median:7.2f} s  {median / base:6.1f}x ast.parse")
+        print(f"{name:40} {median:7.2f} s  {median / base:10.2f}x  {median / parse2:10.2f}x")
     missing = [tool for tool in ("semgrep", "ast-grep") if tool not in runs]
     if missing:
         print(f"({' and '.join(missing)} not installed here; install to add the row)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import hashlib
 import json
 import os
@@ -100,7 +101,21 @@ class _OverBudget(BaseException):  # not an Exception: a check's own error handl
 
 def _scan_job(job: tuple) -> dict:
     """`_scan_file` under the per-file time budget (a SIGALRM timer in the process's main thread; in
-    any other thread the budget cannot be enforced and the file is scanned without one)."""
+    any other thread the budget cannot be enforced and the file is scanned without one).
+
+    The cyclic garbage collector is paused for the file: a libcst tree is hundreds of thousands of
+    objects, none of them in cycles, and collections triggered while it is built scan it again and
+    again (about an eighth of the parse). Reference counting frees the tree when the scan returns."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _scan_budgeted(job)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _scan_budgeted(job: tuple) -> dict:
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         return _scan_file(*job)
 
@@ -243,10 +258,13 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
     total_lines = sum(p.text.count("\n") for p in todo)
     if workers > 1 and len(todo) >= PARALLEL_MIN_FILES and total_lines > PARALLEL_MIN_LINES:
         stats.workers = workers
+        # largest files first, one file per task: the last worker to finish never starts a big file late
+        # (file sizes in a tree are skewed: one 3,000-line trainer beside fifty helpers)
+        order = sorted(range(len(todo)), key=lambda i: -len(todo[i].text))
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            outputs = pool.map(_scan_job, jobs_list, chunksize=max(1, len(jobs_list) // (workers * 4)))
-            for plan, output in zip(todo, outputs):
-                results[plan.ref.rel] = output
+            outputs = pool.map(_scan_job, [jobs_list[i] for i in order], chunksize=1)
+            for i, output in zip(order, outputs):
+                results[todo[i].ref.rel] = output
                 if progress:
                     progress()
     else:

@@ -262,7 +262,7 @@ def _fix_call_kwarg(module, check):
     fix = check.autofix
     additions = {}
     for call in module.calls:
-        if not callee_matches(module.resolve(call.func), module.snippet(call.func, 200), check.callee):
+        if not callee_matches(module.resolve(call.func), module.callee_text(call.func, 200), check.callee):
             continue
         if any(a.keyword is not None and a.keyword.value == check.keyword for a in call.args):
             continue

@@ -68,7 +68,7 @@ def _assigned_name(module, node) -> list[tuple[str, cst.CSTNode]]:
 
 
 def _callee_matches(module, call: cst.Call, globs: list[str]) -> bool:
-    name = module.resolve(call.func) or module.snippet(call.func, 80)
+    name = module.resolve(call.func) or module.callee_text(call.func, 80)
     return any(fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(name.rsplit(".", 1)[-1], g) for g in globs)
 
 

@@ -46,7 +46,7 @@ class CallKwargKind(CheckKind):
         facts = []
         resolver = module.resolver()
         for call in module.calls:
-            written = module.snippet(call.func, 200)
+            written = module.callee_text(call.func, 200)
             if not callee_matches(module.resolve(call.func), written, check.callee) or not module.is_live(call):
                 continue
             keyword = next((a for a in call.args if a.keyword is not None and a.keyword.value == check.keyword), None)

@@ -207,7 +207,7 @@ class CheckedLoadKind(CheckKind):
         for call in module.calls:
             if not isinstance(call.func, (cst.Attribute, cst.Name)):
                 continue
-            written = module.snippet(call.func, 120)
+            written = module.callee_text(call.func, 120)
             if not any(callee_matches(module.resolve(call.func), written, c) for c in check.calls):
                 continue
             if not self._in_scope(check, module, call) or not module.is_live(call) or _live_module_copy(module, call):

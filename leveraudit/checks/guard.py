@@ -56,7 +56,7 @@ def own_matches(module, function: cst.FunctionDef, patterns: list) -> list[cst.C
 
 
 def called_names(module, node) -> list[str]:
-    return [module.resolve(c.func) or module.snippet(c.func, 60) for c in module.walk(node) if isinstance(c, cst.Call)]
+    return [module.resolve(c.func) or module.callee_text(c.func, 60) for c in module.walk(node) if isinstance(c, cst.Call)]
 
 
 def _calls_match(names: list[str], globs: list[str]) -> bool:

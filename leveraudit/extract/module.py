@@ -68,19 +68,44 @@ def _child_fields(kind: type) -> tuple[str, ...]:
     return fields
 
 
+_NOT_A_NODE, _INDEXED, _TOKEN = 0, 1, 2
+_KINDS: dict[type, int] = {}   # type -> one of the above; `isinstance` against libcst's ABCs is slow
+
+
+def _kind_of(kind: type) -> int:
+    found = _KINDS.get(kind)
+    if found is None:
+        if not issubclass(kind, cst.CSTNode):
+            found = _NOT_A_NODE
+        else:
+            found = _TOKEN if issubclass(kind, _TOKEN_BASES) else _INDEXED
+        _KINDS[kind] = found
+    return found
+
+
 def _index(module: "ParsedModule", tree: cst.Module) -> None:
     """One iterative pre-order pass: parents, children, order, nodes by type, defs, calls, imports."""
     parents, children, order, by_type = module.parents, module.children, module.order, module.by_type
+    kinds, kind_of = _KINDS, _kind_of
     stack: list[tuple[cst.CSTNode, cst.CSTNode | None]] = [(tree, None)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, parent = stack.pop()
+        node, parent = pop()
         key = id(node)
         if parent is not None:
             parents[key] = parent
-            children.setdefault(id(parent), []).append(node)
+            below_parent = children.get(id(parent))
+            if below_parent is None:
+                children[id(parent)] = [node]
+            else:
+                below_parent.append(node)
         order[key] = len(order)
         kind = type(node)
-        by_type.setdefault(kind, []).append(node)
+        same = by_type.get(kind)
+        if same is None:
+            by_type[kind] = [node]
+        else:
+            same.append(node)
         if kind is cst.FunctionDef or kind is cst.ClassDef:
             module.defs.append(node)
         elif kind is cst.Call:
@@ -88,15 +113,22 @@ def _index(module: "ParsedModule", tree: cst.Module) -> None:
         elif kind is cst.Import or kind is cst.ImportFrom:
             _record_import(module, node)
         below = []
-        for name in _child_fields(kind):
+        for name in _FIELDS.get(kind) or _child_fields(kind):
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                if not isinstance(value, _TOKEN_BASES):
-                    below.append(value)
-            elif isinstance(value, (list, tuple)):
-                below.extend(v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, _TOKEN_BASES))
+            value_kind = kinds.get(type(value))
+            if value_kind is None:
+                value_kind = kind_of(type(value))
+            if value_kind == _INDEXED:
+                below.append(value)
+            elif value_kind == _NOT_A_NODE and type(value) in (list, tuple):
+                for item in value:
+                    item_kind = kinds.get(type(item))
+                    if item_kind is None:
+                        item_kind = kind_of(type(item))
+                    if item_kind == _INDEXED:
+                        below.append(item)
         for child in reversed(below):
-            stack.append((child, node))
+            push((child, node))
 
 
 def _record_import(module: "ParsedModule", node) -> None:
@@ -114,6 +146,69 @@ def _record_import(module: "ParsedModule", node) -> None:
             name = dotted_name(alias.name)
             local = dotted_name(alias.asname.name) if alias.asname is not None else name
             module.aliases[local] = f"{base}.{name}" if base and not base.endswith(".") else f"{base}{name}"
+
+
+class _Unpaired(Exception):
+    """libcst's and ast's statements do not line up (a syntax one parser reads and the other does not)."""
+
+
+_COMPOUND = {cst.If: ast.If, cst.For: (ast.For, ast.AsyncFor), cst.While: ast.While, cst.With: (ast.With, ast.AsyncWith),
+             cst.FunctionDef: (ast.FunctionDef, ast.AsyncFunctionDef), cst.ClassDef: ast.ClassDef,
+             cst.Try: ast.Try, cst.Match: getattr(ast, "Match", ()), cst.TryStar: getattr(ast, "TryStar", ())}
+
+
+def _inside_body(module: "ParsedModule", node: cst.CSTNode, statement) -> bool:
+    body = statement.body
+    current = node
+    while current is not None and current is not statement:
+        if current is body:
+            return True
+        current = module.parents.get(id(current))
+    return False
+
+
+def _pair_body(suite, nodes: list, anchors: dict[int, int]) -> None:
+    # `if x: return` keeps its body on the header's line: nothing inside needs its own anchor
+    if isinstance(suite, cst.IndentedBlock):
+        _pair_statements(suite.body, nodes, anchors)
+
+
+def _pair_statements(statements, nodes: list, anchors: dict[int, int]) -> None:
+    """Walk libcst's and ast's statement lists side by side, recording each libcst statement's first line."""
+    index = 0
+    for statement in statements:
+        if index >= len(nodes):
+            raise _Unpaired
+        if isinstance(statement, cst.SimpleStatementLine):
+            anchors[id(statement)] = nodes[index].lineno
+            index += len(statement.body)   # `a = 1; b = 2` is one libcst line, two ast statements
+            continue
+        node = nodes[index]
+        index += 1
+        expected = _COMPOUND.get(type(statement))
+        if expected is None or not isinstance(node, expected):
+            raise _Unpaired
+        anchors[id(statement)] = node.lineno
+        if isinstance(node, ast.If):
+            _pair_body(statement.body, node.body, anchors)
+            if isinstance(statement.orelse, cst.If):          # elif: the ast If in orelse
+                _pair_statements([statement.orelse], node.orelse, anchors)
+            elif statement.orelse is not None:
+                _pair_body(statement.orelse.body, node.orelse, anchors)
+        elif isinstance(statement, cst.Match):
+            for case, ast_case in zip(statement.cases, node.cases, strict=True):
+                _pair_body(case.body, ast_case.body, anchors)
+        else:
+            _pair_body(statement.body, node.body, anchors)
+            for handler, ast_handler in zip(getattr(statement, "handlers", ()), getattr(node, "handlers", ()),
+                                            strict=True):
+                _pair_body(handler.body, ast_handler.body, anchors)
+            for part, nodes_of_part in (("orelse", "orelse"), ("finalbody", "finalbody")):
+                clause = getattr(statement, part, None)
+                if clause is not None:
+                    _pair_body(clause.body, getattr(node, nodes_of_part), anchors)
+    if index != len(nodes):
+        raise _Unpaired
 
 
 def dotted_name(node: cst.CSTNode | None) -> str:
@@ -138,7 +233,10 @@ class ParsedModule:
         self.defs: list[DefNode] = []
         self.calls: list[cst.Call] = []
         self.aliases: dict[str, str] = {}
-        self._positions: Any = None
+        self._positions: Any = None          # id(statement) -> libcst positions of its subtree
+        self._anchors: Any = None            # id(statement) -> its first line (from `ast`); False: unpaired
+        self._words: dict[int, frozenset[str]] = {}
+        self._headers: dict[int, cst.CSTNode] = {}   # id(def) -> the def without its body
         self._qualnames: dict[int, str] = {}
         self._models: dict[int, Any] = {}
         self.analysis_cache: dict[str, Any] = {}  # per-file memo of the analysis layer (class indexes, ...)
@@ -254,18 +352,87 @@ class ParsedModule:
 
     # -- positions ---------------------------------------------------------------------
     def lines(self, node: cst.CSTNode) -> tuple[int, int]:
-        if self._positions is None:
+        """libcst's syntactic (start, end) lines of a node, (0, 0) when it has none.
+
+        libcst computes positions by generating the whole module's code, which costs more than the parse;
+        evidence needs a handful of nodes per file. So `ast` (CPython's parser, parse only) gives the first
+        line of every statement, and only the innermost statement around the node is generated, with
+        libcst's own position rules. A tree `ast` cannot pair up falls back to the whole module."""
+        anchors = self._statement_lines()
+        if anchors is None:
+            return self._lines_from(self.tree, node, 1)
+        statement = node
+        while statement is not None and id(statement) not in anchors:
+            statement = self.parents.get(id(statement))
+        if statement is None:     # the module itself, or a node outside every statement
+            return self._lines_from(self.tree, node, 1)
+        if statement is node and type(node) in (cst.FunctionDef, cst.ClassDef) \
+                and isinstance(node.body, cst.IndentedBlock) and node.body.body:
+            # libcst ends a def where its last statement ends: no need to generate the whole body
+            return anchors[id(node)], self.lines(node.body.body[-1])[1]
+        if type(statement) in (cst.FunctionDef, cst.ClassDef) and node is not statement \
+                and not _inside_body(self, node, statement):
+            # a parameter, a decorator, a base: generate the header alone (the same child nodes, no body)
+            header = self._headers.get(id(statement))
+            if header is None:   # kept with the module: positions are keyed by the copy's id
+                header = self._headers[id(statement)] = statement.with_changes(body=cst.IndentedBlock(body=[]))
+            return self._lines_from(header, node, anchors[id(statement)])
+        return self._lines_from(statement, node, anchors[id(statement)])
+
+    def _lines_from(self, root: cst.CSTNode, node: cst.CSTNode, first_line: int) -> tuple[int, int]:
+        computed = self._positions.get(id(root)) if self._positions is not None else None
+        if computed is None:
             provider = PositionProvider()
-            self.tree._codegen(_LineCodegenState(default_indent=self.tree.default_indent,
-                                                 default_newline=self.tree.default_newline, provider=provider))
-            self._positions = provider._computed
-        position = self._positions.get(node)
+            root._codegen(_LineCodegenState(default_indent=self.tree.default_indent,
+                                            default_newline=self.tree.default_newline, provider=provider))
+            computed = provider._computed
+            if self._positions is None:
+                self._positions = {}
+            self._positions[id(root)] = computed
+        position, anchor = computed.get(node), computed.get(root)
         if position is None:
             return (0, 0)
-        return position.start.line, position.end.line
+        # the generated statement starts with its leading comments: offset from where its own code starts
+        shift = first_line - anchor.start.line if root is not self.tree else 0
+        return position.start.line + shift, position.end.line + shift
+
+    def _statement_lines(self) -> dict[int, int] | None:
+        if self._anchors is False:
+            return None
+        if self._anchors is None:
+            try:
+                anchors: dict[int, int] = {}
+                _pair_statements(self.tree.body, ast.parse(self.text).body, anchors)
+                self._anchors = anchors
+            except (SyntaxError, ValueError, RecursionError, MemoryError, _Unpaired):
+                self._anchors = False
+                return None
+        return self._anchors
 
     def code(self, node: cst.CSTNode) -> str:
         return self.tree.code_for_node(node)
+
+    def words(self, node: cst.CSTNode) -> frozenset[str]:
+        """The identifiers and string literals in a subtree, collected once per node: checks ask whether
+        a condition or a call mentions some names again and again over the same function."""
+        found = self._words.get(id(node))
+        if found is None:
+            collected = set()
+            for child in self.walk(node):
+                kind = type(child)
+                if kind is cst.Name:
+                    collected.add(child.value)
+                elif kind is cst.SimpleString:
+                    value = child.evaluated_value
+                    if isinstance(value, str):
+                        collected.add(value)
+            found = self._words[id(node)] = frozenset(collected)
+        return found
+
+    def callee_text(self, func: cst.CSTNode, limit: int = 200) -> str:
+        """How a call's callee is written: `self.model.load_state_dict` read off the name chain without
+        generating code (every call of every file asks), the generated snippet for anything else."""
+        return dotted_name(func) or self.snippet(func, limit)
 
     def snippet(self, node: cst.CSTNode, limit: int = 160) -> str:
         text = " ".join(self.code(node).strip().split())

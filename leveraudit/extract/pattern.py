@@ -404,6 +404,8 @@ def find_any(patterns: list[cst.CSTNode], root: cst.CSTNode, module=None, accept
 
 def mentions(node: cst.CSTNode, names: set[str], module=None) -> bool:
     """Whether an identifier or string literal in `node` equals one of `names`."""
+    if module is not None and id(node) in module.order:   # the words of a subtree, collected once
+        return not module.words(node).isdisjoint(names)
     for child in walk(node, module):
         if isinstance(child, cst.Name) and child.value in names:
             return True
