@@ -59,7 +59,7 @@ class FactCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(data, stream)
+                stream.write(json.dumps(data))   # one write: `json.dump` writes each fragment on its own
             os.replace(temp, path)
         except OSError:
             pass  # a read-only or full cache only costs speed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import gc
 import hashlib
@@ -22,7 +23,7 @@ from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outco
 from leveraudit.checks.surface_kinds import SurfaceKind
 from leveraudit.extract.cli import CliOption, extract_cli
 from leveraudit.extract.discover import FileRef, GlobSet, Skipped, discover, read_raw_text, read_source
-from leveraudit.extract.module import ParseFailure, parse_module
+from leveraudit.extract.module import ParseFailure, code_text, parse_module
 from leveraudit.extract.pattern import PatternError
 from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
 from leveraudit.spec.models import Spec
@@ -57,7 +58,9 @@ class AuditStats:
 
 
 def spec_fingerprint(spec: Spec) -> str:
-    return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()
+    # which checks a file is scanned for depends on the pre-filter's stages too: cached facts must match
+    stages = "exact" if EXACT_PREFILTER else "text"
+    return hashlib.sha256(f"{stages}\0{spec.model_dump_json(by_alias=True)}".encode()).hexdigest()
 
 
 def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool) -> dict:
@@ -106,13 +109,8 @@ def _scan_job(job: tuple) -> dict:
     The cyclic garbage collector is paused for the file: a libcst tree is hundreds of thousands of
     objects, none of them in cycles, and collections triggered while it is built scan it again and
     again (about an eighth of the parse). Reference counting frees the tree when the scan returns."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with _collector_paused():
         return _scan_budgeted(job)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _scan_budgeted(job: tuple) -> dict:
@@ -147,11 +145,42 @@ class Planner:
         self.cli_words = sorted({d for dest in dests for d in (dest, dest.replace("_", "-"))})
 
     def relevance(self, rel: str, text: str) -> tuple[list[str], bool]:
+        """The checks that could match in this file, and whether it may define CLI options.
+
+        Stage one is a plain text test: a check whose words are missing cannot match. Stage two is
+        exact for checks whose words must be code (`identifiers_only`): the same test over the file's
+        code, strings and comments blanked out, so `torch.load` in a docstring keeps no file. A check
+        stage two would drop is still kept when CPython's parser refuses the file, so a syntax error is
+        reported to every check it would be reported to without the second stage."""
         ids = [check_id for _, check_id, check in self.checks
                if (check_id not in self.narrowed or self.narrowed[check_id].matches(rel))
                and KINDS[check.kind].relevant(check, text)]
         cli = bool(self.cli_words) and any(m in text for m in _CLI_MARKERS) and any(w in text for w in self.cli_words)
+        if ids and EXACT_PREFILTER:
+            exact = {check_id: check for _, check_id, check in self.checks if check_id in ids
+                     and KINDS[check.kind].identifiers_only(check)}
+            if exact:
+                code = code_text(text)
+                dropped = {i for i, check in exact.items() if not KINDS[check.kind].relevant(check, code)}
+                if dropped and _parses(text):
+                    ids = [i for i in ids if i not in dropped]
         return ids, cli
+
+
+# the exact second stage of the pre-filter (LEVERAUDIT_EXACT_PREFILTER=0 turns it off, to compare reports)
+EXACT_PREFILTER = os.environ.get("LEVERAUDIT_EXACT_PREFILTER", "1") != "0"
+
+
+def _parses(text: str) -> bool:
+    """CPython's parser (parse only, nothing runs) accepts the file: a file it refuses is kept, so that
+    libcst reports the syntax error as it would without the second stage."""
+    import ast
+
+    try:
+        ast.parse(text)
+        return True
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
 
 
 class PlanIndex:
@@ -226,6 +255,25 @@ def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats
 
 def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | None = None, jobs: int | None = None,
               progress=None) -> tuple[Report, AuditStats]:
+    # the cyclic collector is paused for the whole audit, not only per file: the facts of every file pile up
+    # (none in cycles) and each collection would walk them all again; reference counting frees the rest
+    with _collector_paused():
+        return _run_audit(spec, root, spec_path=spec_path, cache_dir=cache_dir, jobs=jobs, progress=progress)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None, jobs: int | None,
+               progress) -> tuple[Report, AuditStats]:
     discovery = discover(root, spec.include, spec.exclude)
     checks_by_id = {check_id: check for _, check_id, check in spec.iter_checks()}
     fingerprint = spec_fingerprint(spec)

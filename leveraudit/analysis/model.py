@@ -195,7 +195,14 @@ def local_callee(module, call: cst.Call) -> cst.FunctionDef | None:
     def, `self.method(...)` for a method of the enclosing class."""
     func = call.func
     if isinstance(func, cst.Name):
-        return next((d for d in module.defs if isinstance(d, cst.FunctionDef) and module.qualname(d) == func.value), None)
+        functions = module.analysis_cache.get("functions by qualname")
+        if functions is None:   # built once per file: every call of every check asks
+            functions = {}
+            for definition in module.defs:
+                if isinstance(definition, cst.FunctionDef):
+                    functions.setdefault(module.qualname(definition), definition)
+            module.analysis_cache["functions by qualname"] = functions
+        return functions.get(func.value)
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
         function = module.enclosing_function(call)
         owner = module.parent(module.parent(function)) if function is not None else None

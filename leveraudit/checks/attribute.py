@@ -73,6 +73,9 @@ class AttributeKind(CheckKind):
     def relevant(self, check, text):
         return any(text_has_all(text, names_in_glob(c)) for c in check.class_)
 
+    def identifiers_only(self, check):
+        return True   # class names
+
     def scan(self, check, module):
         facts = []
         for class_def in module.find_defs(check.class_, cst.ClassDef):

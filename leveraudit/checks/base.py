@@ -114,6 +114,11 @@ _KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "while", "retu
              "await", "yield", "elif", "try", "except", "finally", "del", "global", "nonlocal", "assert"}
 
 
+def has_strings(*patterns: str | None) -> bool:
+    """Whether a pattern holds a string literal (its words may then occur only inside strings)."""
+    return any(p is not None and ("'" in p or '"' in p) for p in patterns)
+
+
 def pattern_words(pattern: str) -> set[str]:
     """Identifiers and string contents a pattern needs a file to contain."""
     stripped = re.sub(r"\$[A-Za-z_][A-Za-z0-9_]*", " ", pattern)
@@ -131,6 +136,11 @@ class CheckKind:
 
     def relevant(self, check, text: str) -> bool:
         raise NotImplementedError
+
+    def identifiers_only(self, check) -> bool:
+        """Whether every word `relevant` looks for must occur in code (a name, an attribute, a def), never
+        only in a string or a comment: then `relevant` over the file's code alone is an exact second stage."""
+        return False
 
     def scan(self, check, module: ParsedModule) -> list[dict]:
         return []

@@ -41,6 +41,9 @@ class CallKwargKind(CheckKind):
     def relevant(self, check, text):
         return check.callee.rsplit(".", 1)[-1].strip("*") in text
 
+    def identifiers_only(self, check):
+        return True   # the callee is code
+
     def scan(self, check, module):
         value_pattern = compile_pattern(check.value) if check.value else None
         facts = []

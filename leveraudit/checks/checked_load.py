@@ -110,7 +110,8 @@ def _reported(module, statements, names: set[str], depth: int = 2) -> bool:
                 callee = module.resolve(node.func).rsplit(".", 1)[-1]
                 if callee in _REPORTERS and mentions(node, names, module):
                     return True
-                if depth > 0:  # `_report_mismatch(missing, unexpected)`: the helper reports its parameter
+                if depth > 0 and mentions(node, names, module):
+                    # `_report_mismatch(missing, unexpected)`: the helper reports its parameter
                     helper, received = _helper_params(module, node, names)
                     if received and _reported(module, [helper.body], received, depth - 1):
                         return True
@@ -125,15 +126,14 @@ def _reported(module, statements, names: set[str], depth: int = 2) -> bool:
 
 def _derived(module, statements, names: set[str]) -> set[str]:
     """Names assigned from expressions that mention `names` (one step of data flow, repeated)."""
+    flows = [(module.words(node.value), {sub.value for target in node.targets for sub in walk(target.target, module)
+                                         if isinstance(sub, cst.Name)})
+             for statement in statements for node in walk(statement, module) if isinstance(node, cst.Assign)]
     result = set(names)
     for _ in range(3):
-        for statement in statements:
-            for node in walk(statement, module):
-                if isinstance(node, cst.Assign) and mentions(node.value, result, module):
-                    for target in node.targets:
-                        for sub in walk(target.target, module):
-                            if isinstance(sub, cst.Name):
-                                result.add(sub.value)
+        for read, written in flows:
+            if not read.isdisjoint(result):
+                result |= written
     return result
 
 
@@ -146,7 +146,7 @@ def _raises_on(module, statements, names: set[str], depth: int = 2) -> bool:
                     return True
             if isinstance(node, cst.Assert) and mentions(node.test, derived, module):
                 return True
-            if depth > 0 and isinstance(node, cst.Call):
+            if depth > 0 and isinstance(node, cst.Call) and mentions(node, derived, module):
                 helper, received = _helper_params(module, node, derived)
                 if received and _raises_on(module, [helper.body], received, depth - 1):
                     return True
@@ -192,6 +192,9 @@ class CheckedLoadKind(CheckKind):
             return False
         return any(all(w in text for w in names_in_glob(g)) for g in check.inside) or any(
             m in text for m in check.mentions)
+
+    def identifiers_only(self, check):
+        return not check.mentions   # `mentions` counts string literals too
 
     def _in_scope(self, check, module, call) -> bool:
         if check.inside and module.is_inside(call, check.inside):

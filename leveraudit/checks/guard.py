@@ -30,6 +30,7 @@ from leveraudit.checks.base import (
     Outcome,
     any_site_passes,
     evidence_for,
+    has_strings,
     names_in_glob,
     pattern_words,
     text_has_all,
@@ -73,6 +74,9 @@ class GuardKind(CheckKind):
     def relevant(self, check, text):
         return any(text_has_all(text, names_in_glob(g)) for g in check.inside) and text_has_all(
             text, pattern_words(check.condition))
+
+    def identifiers_only(self, check):
+        return not has_strings(check.condition)   # def names, and a condition without string literals
 
     def scan(self, check, module):
         facts = []

@@ -54,6 +54,9 @@ class LoopFilterKind(CheckKind):
     def relevant(self, check, text):
         return any(text_has_all(text, names_in_glob(g)) for g in check.inside)
 
+    def identifiers_only(self, check):
+        return True   # class and def names
+
     def scan(self, check, module):
         conditions = [compile_pattern(c) for c in check.condition]
         iter_pattern = compile_pattern(check.iter) if check.iter else None

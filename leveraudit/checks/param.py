@@ -31,6 +31,9 @@ class ParamKind(CheckKind):
     def relevant(self, check, text):
         return text_has_all(text, names_in_glob(check.function))
 
+    def identifiers_only(self, check):
+        return True   # class and def names
+
     def scan(self, check, module):
         facts = []
         for function in module.find_defs([check.function], cst.FunctionDef):

@@ -86,20 +86,16 @@ def _kind_of(kind: type) -> int:
 def _index(module: "ParsedModule", tree: cst.Module) -> None:
     """One iterative pre-order pass: parents, children, order, nodes by type, defs, calls, imports."""
     parents, children, order, by_type = module.parents, module.children, module.order, module.by_type
-    kinds, kind_of = _KINDS, _kind_of
-    stack: list[tuple[cst.CSTNode, cst.CSTNode | None]] = [(tree, None)]
-    pop, push = stack.pop, stack.append
+    kinds, kind_of, fields_of = _KINDS, _kind_of, _FIELDS
+    defs, calls = module.defs, module.calls
+    stack: list[cst.CSTNode] = [tree]
+    pop, extend = stack.pop, stack.extend
+    position = 0
     while stack:
-        node, parent = pop()
+        node = pop()
         key = id(node)
-        if parent is not None:
-            parents[key] = parent
-            below_parent = children.get(id(parent))
-            if below_parent is None:
-                children[id(parent)] = [node]
-            else:
-                below_parent.append(node)
-        order[key] = len(order)
+        order[key] = position
+        position += 1
         kind = type(node)
         same = by_type.get(kind)
         if same is None:
@@ -107,13 +103,13 @@ def _index(module: "ParsedModule", tree: cst.Module) -> None:
         else:
             same.append(node)
         if kind is cst.FunctionDef or kind is cst.ClassDef:
-            module.defs.append(node)
+            defs.append(node)
         elif kind is cst.Call:
-            module.calls.append(node)
+            calls.append(node)
         elif kind is cst.Import or kind is cst.ImportFrom:
             _record_import(module, node)
         below = []
-        for name in _FIELDS.get(kind) or _child_fields(kind):
+        for name in fields_of.get(kind) or _child_fields(kind):
             value = getattr(node, name)
             value_kind = kinds.get(type(value))
             if value_kind is None:
@@ -127,8 +123,11 @@ def _index(module: "ParsedModule", tree: cst.Module) -> None:
                         item_kind = kind_of(type(item))
                     if item_kind == _INDEXED:
                         below.append(item)
-        for child in reversed(below):
-            push((child, node))
+        if below:
+            children[key] = below
+            for child in below:
+                parents[id(child)] = node
+            extend(reversed(below))
 
 
 def _record_import(module: "ParsedModule", node) -> None:
@@ -167,21 +166,27 @@ def _inside_body(module: "ParsedModule", node: cst.CSTNode, statement) -> bool:
     return False
 
 
-def _pair_body(suite, nodes: list, anchors: dict[int, int]) -> None:
+def _pair_body(suite, nodes: list, anchors: dict[int, int], one_line: set[int]) -> None:
     # `if x: return` keeps its body on the header's line: nothing inside needs its own anchor
     if isinstance(suite, cst.IndentedBlock):
-        _pair_statements(suite.body, nodes, anchors)
+        _pair_statements(suite.body, nodes, anchors, one_line)
 
 
-def _pair_statements(statements, nodes: list, anchors: dict[int, int]) -> None:
-    """Walk libcst's and ast's statement lists side by side, recording each libcst statement's first line."""
+def _pair_statements(statements, nodes: list, anchors: dict[int, int], one_line: set[int]) -> None:
+    """Walk libcst's and ast's statement lists side by side, recording each libcst statement's first line
+    (and, in `one_line`, the simple statements that fit on it)."""
     index = 0
     for statement in statements:
         if index >= len(nodes):
             raise _Unpaired
         if isinstance(statement, cst.SimpleStatementLine):
+            count = len(statement.body)   # `a = 1; b = 2` is one libcst line, two ast statements
+            if index + count > len(nodes):
+                raise _Unpaired
             anchors[id(statement)] = nodes[index].lineno
-            index += len(statement.body)   # `a = 1; b = 2` is one libcst line, two ast statements
+            if nodes[index].lineno == nodes[index + count - 1].end_lineno:
+                one_line.add(id(statement))
+            index += count
             continue
         node = nodes[index]
         index += 1
@@ -190,23 +195,23 @@ def _pair_statements(statements, nodes: list, anchors: dict[int, int]) -> None:
             raise _Unpaired
         anchors[id(statement)] = node.lineno
         if isinstance(node, ast.If):
-            _pair_body(statement.body, node.body, anchors)
+            _pair_body(statement.body, node.body, anchors, one_line)
             if isinstance(statement.orelse, cst.If):          # elif: the ast If in orelse
-                _pair_statements([statement.orelse], node.orelse, anchors)
+                _pair_statements([statement.orelse], node.orelse, anchors, one_line)
             elif statement.orelse is not None:
-                _pair_body(statement.orelse.body, node.orelse, anchors)
+                _pair_body(statement.orelse.body, node.orelse, anchors, one_line)
         elif isinstance(statement, cst.Match):
             for case, ast_case in zip(statement.cases, node.cases, strict=True):
-                _pair_body(case.body, ast_case.body, anchors)
+                _pair_body(case.body, ast_case.body, anchors, one_line)
         else:
-            _pair_body(statement.body, node.body, anchors)
+            _pair_body(statement.body, node.body, anchors, one_line)
             for handler, ast_handler in zip(getattr(statement, "handlers", ()), getattr(node, "handlers", ()),
                                             strict=True):
-                _pair_body(handler.body, ast_handler.body, anchors)
+                _pair_body(handler.body, ast_handler.body, anchors, one_line)
             for part, nodes_of_part in (("orelse", "orelse"), ("finalbody", "finalbody")):
                 clause = getattr(statement, part, None)
                 if clause is not None:
-                    _pair_body(clause.body, getattr(node, nodes_of_part), anchors)
+                    _pair_body(clause.body, getattr(node, nodes_of_part), anchors, one_line)
     if index != len(nodes):
         raise _Unpaired
 
@@ -236,6 +241,7 @@ class ParsedModule:
         self._positions: Any = None          # id(statement) -> libcst positions of its subtree
         self._anchors: Any = None            # id(statement) -> its first line (from `ast`); False: unpaired
         self._words: dict[int, frozenset[str]] = {}
+        self._one_line: set[int] = set()             # simple statements on one line: no codegen for lines
         self._headers: dict[int, cst.CSTNode] = {}   # id(def) -> the def without its body
         self._qualnames: dict[int, str] = {}
         self._models: dict[int, Any] = {}
@@ -366,6 +372,8 @@ class ParsedModule:
             statement = self.parents.get(id(statement))
         if statement is None:     # the module itself, or a node outside every statement
             return self._lines_from(self.tree, node, 1)
+        if id(statement) in self._one_line:   # everything in a one-line statement is on that line
+            return anchors[id(statement)], anchors[id(statement)]
         if statement is node and type(node) in (cst.FunctionDef, cst.ClassDef) \
                 and isinstance(node.body, cst.IndentedBlock) and node.body.body:
             # libcst ends a def where its last statement ends: no need to generate the whole body
@@ -402,7 +410,7 @@ class ParsedModule:
         if self._anchors is None:
             try:
                 anchors: dict[int, int] = {}
-                _pair_statements(self.tree.body, ast.parse(self.text).body, anchors)
+                _pair_statements(self.tree.body, ast.parse(self.text).body, anchors, self._one_line)
                 self._anchors = anchors
             except (SyntaxError, ValueError, RecursionError, MemoryError, _Unpaired):
                 self._anchors = False
@@ -423,7 +431,7 @@ class ParsedModule:
                 if kind is cst.Name:
                     collected.add(child.value)
                 elif kind is cst.SimpleString:
-                    value = child.evaluated_value
+                    value = string_value(child)
                     if isinstance(value, str):
                         collected.add(value)
             found = self._words[id(node)] = frozenset(collected)
@@ -464,12 +472,29 @@ def qualname_matches(qualname: str, globs: list[str]) -> bool:
 _NAMED = {"True": True, "False": False, "None": None}
 
 
+def string_value(node: cst.SimpleString) -> str | bytes | None:
+    """`node.evaluated_value` without its cost where nothing needs evaluating: libcst runs
+    `ast.literal_eval` (a compile) for every string it is asked about; most have no escape."""
+    raw = node.value
+    quote_at = 0
+    while quote_at < len(raw) and raw[quote_at] not in "'\"":
+        quote_at += 1
+    prefix, body = raw[:quote_at].lower(), raw[quote_at:]
+    if "b" in prefix or "f" in prefix or "\\" in body:
+        return node.evaluated_value
+    quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
+    return body[len(quote):-len(quote)] if len(body) >= 2 * len(quote) else node.evaluated_value
+
+
 def literal_value(node: cst.CSTNode | None, constants: dict | None = None, depth: int = 0) -> tuple[bool, Any]:
     if node is None or depth > 8:
         return False, None
     if isinstance(node, cst.Integer) or isinstance(node, cst.Float):
         return True, _number(node.value)
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+    if isinstance(node, cst.SimpleString):
+        value = string_value(node)
+        return (value is not None), value
+    if isinstance(node, cst.ConcatenatedString):
         value = node.evaluated_value
         return (value is not None), value
     if isinstance(node, cst.Name):
@@ -514,6 +539,22 @@ MAX_NESTING = 100  # brackets open at once; libcst's native parser crashes (SIGS
 MAX_OPERATORS = 1000  # binary operators in one logical line; libcst's time grows with the square of the chain
 _NOT_CODE = re.compile(r'[rRbBuUfF]{0,2}("""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*')
 _SHAPE = re.compile(r"[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b")
+
+
+_STRING_OR_COMMENT = re.compile(
+    r'(?P<prefix>[rRbBuUfF]{0,2})(?P<string>"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')'
+    r'|#[^\n]*')
+
+
+def _blank(match: re.Match) -> str:
+    if match.group("string") is not None and "f" in match.group("prefix").lower():
+        return match.group(0)     # an f-string's fields are code: kept whole (keeping more is safe)
+    return match.group("prefix") + " " if match.group("string") is not None else " "
+
+
+def code_text(text: str) -> str:
+    """The file with its comments and (non-f) string literals blanked out: what is left is code."""
+    return _STRING_OR_COMMENT.sub(_blank, text)
 
 
 def too_complex(text: str) -> str | None:

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import libcst as cst
 
-from leveraudit.extract.module import literal_value
+from leveraudit.extract.module import literal_value, string_value
 
 METAVAR_PREFIX = "__mv_"
 _METAVAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -410,7 +410,7 @@ def mentions(node: cst.CSTNode, names: set[str], module=None) -> bool:
         if isinstance(child, cst.Name) and child.value in names:
             return True
         if isinstance(child, cst.SimpleString):
-            value = child.evaluated_value
+            value = string_value(child)
             if isinstance(value, str) and value in names:
                 return True
     return False

@@ -1,0 +1,56 @@
+"""The pre-filter never changes a verdict: the exact second stage (identifiers in code, not in strings or
+comments) gives byte-identical reports with the stage off, and it keeps files it could not read."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import leveraudit.engine as engine
+from leveraudit.engine import run_audit
+from leveraudit.report import TEXT_RENDERERS
+from leveraudit.ruletest import load_variants, materialize
+from leveraudit.spec import load_spec
+from tests.conftest import REPO, V3
+
+HEAVY = REPO / "benchmarks" / "heavy" / "heavy.yaml"
+
+
+def _report(spec, root: Path, exact: bool, monkeypatch) -> tuple[str, int]:
+    monkeypatch.setattr(engine, "EXACT_PREFILTER", exact)
+    report, stats = run_audit(spec, root, jobs=1)
+    return TEXT_RENDERERS["json"](report, "en"), stats.parsed
+
+
+def _variant_roots():
+    variants = [v for path in sorted((REPO / "tests" / "corpus").glob("*.variants.yaml")) for v in load_variants(path)]
+    return variants[::6]   # every sixth variant: both files of the corpus, rewrites and breaking edits
+
+
+@pytest.mark.parametrize("spec_path", [V3, HEAVY], ids=["v3", "heavy"])
+def test_reports_are_identical_with_the_exact_stage_off(spec_path, monkeypatch, tmp_path):
+    spec = load_spec(spec_path)
+    roots = [REPO / "tests" / "fixtures" / "research_before", REPO / "tests" / "fixtures" / "research_after",
+             REPO / "tests" / "plans" / "hardening" / "gaps"]
+    for index, variant in enumerate(_variant_roots()):
+        roots.append(materialize(variant, tmp_path / str(index)))
+    for root in roots:
+        exact, _ = _report(spec, root, True, monkeypatch)
+        plain, _ = _report(spec, root, False, monkeypatch)
+        assert exact == plain, root
+
+
+def test_the_exact_stage_skips_names_in_docstrings_but_keeps_a_file_it_cannot_read(monkeypatch, tmp_path):
+    (tmp_path / "docs_only.py").write_text('"""Call torch.load(path) and model.load_state_dict(sd)."""\n'
+                                           "# torch.load is mentioned here too\nVALUE = 1\n", encoding="utf-8")
+    (tmp_path / "real.py").write_text("import torch\n\ndef restore(m, p):\n    m.load_state_dict(torch.load(p))\n",
+                                      encoding="utf-8")
+    (tmp_path / "broken.py").write_text("# torch.load\ndef broken(:\n", encoding="utf-8")
+    spec = load_spec(HEAVY)
+    exact, parsed_exact = _report(spec, tmp_path, True, monkeypatch)
+    plain, parsed_plain = _report(spec, tmp_path, False, monkeypatch)
+    assert exact == plain
+    assert "broken.py" in exact            # the syntax error is still reported to the checks that needed it
+    assert (parsed_plain, parsed_exact) == (3, 2)   # only the docstring-only file is left unparsed
