@@ -12,8 +12,8 @@ import re
 import signal
 import tempfile
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from leveraudit.analysis.programs import compute_scope
@@ -42,6 +42,8 @@ class _Plan:
     check_ids: list[str]
     cli: bool
     text: str | None = None
+    # checks the exact pre-filter stage spared: they still hear of it if the file does not parse
+    spared_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -144,14 +146,15 @@ class Planner:
             dests |= KINDS[check.kind].cli_dests(check)
         self.cli_words = sorted({d for dest in dests for d in (dest, dest.replace("_", "-"))})
 
-    def relevance(self, rel: str, text: str) -> tuple[list[str], bool]:
-        """The checks that could match in this file, and whether it may define CLI options.
+    def relevance(self, rel: str, text: str) -> tuple[list[str], bool, list[str]]:
+        """The checks that could match in this file, whether it may define CLI options, and the checks
+        the second stage spared (reported a syntax error like the others, never scanned).
 
         Stage one is a plain text test: a check whose words are missing cannot match. Stage two is
         exact for checks whose words must be code (`identifiers_only`): the same test over the file's
-        code, strings and comments blanked out, so `torch.load` in a docstring keeps no file. A check
-        stage two would drop is still kept when CPython's parser refuses the file, so a syntax error is
-        reported to every check it would be reported to without the second stage."""
+        code, strings and comments blanked out, so `torch.load` in a docstring keeps no file. A file
+        that would then not be parsed at all is still kept when CPython's parser refuses it, so its
+        syntax error is reported exactly as without the second stage."""
         ids = [check_id for _, check_id, check in self.checks
                if (check_id not in self.narrowed or self.narrowed[check_id].matches(rel))
                and KINDS[check.kind].relevant(check, text)]
@@ -162,9 +165,9 @@ class Planner:
             if exact:
                 code = code_text(text)
                 dropped = {i for i, check in exact.items() if not KINDS[check.kind].relevant(check, code)}
-                if dropped and _parses(text):
-                    ids = [i for i in ids if i not in dropped]
-        return ids, cli
+                if dropped and (len(dropped) < len(ids) or cli or _parses(text)):
+                    return [i for i in ids if i not in dropped], cli, [i for i in ids if i in dropped]
+        return ids, cli, []
 
 
 # the exact second stage of the pre-filter (LEVERAUDIT_EXACT_PREFILTER=0 turns it off, to compare reports)
@@ -224,11 +227,10 @@ class PlanIndex:
             pass
 
 
-def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats):
+def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats, skipped: list, programs: list):
+    """The files some check must scan, one at a time (so parsing can start before planning ends);
+    unreadable files go to `skipped`, files that may define CLI options to `programs`."""
     planner = Planner(spec)
-    plans: list[_Plan] = []
-    programs: list[str] = []  # files that may define CLI options, for the config-surface kinds
-    skipped = list(discovery.skipped)
     for ref in discovery.files:
         entry = index.lookup(ref)
         text = None
@@ -238,8 +240,8 @@ def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats
             if isinstance(source, Skipped):
                 entry = {"skip": source.reason}
             else:
-                ids, cli = planner.relevance(ref.rel, source.text)
-                entry = {"digest": source.digest, "ids": ids, "cli": cli,
+                ids, cli, spared = planner.relevance(ref.rel, source.text)
+                entry = {"digest": source.digest, "ids": ids, "cli": cli, "spared": spared,
                          "program": any(m in source.text for m in CLI_MARKERS)}
                 text = source.text
             index.store(ref, entry)
@@ -249,8 +251,7 @@ def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats
         if entry.get("program"):
             programs.append(ref.rel)
         if entry["ids"] or entry["cli"]:
-            plans.append(_Plan(ref, entry["digest"], list(entry["ids"]), entry["cli"], text))
-    return plans, skipped, programs
+            yield _Plan(ref, entry["digest"], list(entry["ids"]), entry["cli"], text, list(entry.get("spared", [])))
 
 
 def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | None = None, jobs: int | None = None,
@@ -279,47 +280,66 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
     fingerprint = spec_fingerprint(spec)
     stats = AuditStats(files=len(discovery.files), excluded=discovery.excluded, ignored=discovery.ignored)
     index = PlanIndex(cache_dir, root, fingerprint)
-    plans, skipped, programs = _plan(spec, root, discovery, index, stats)
+    skipped: list[Skipped] = list(discovery.skipped)
+    programs: list[str] = []  # files that may define CLI options, for the config-surface kinds
     cache = FactCache(cache_dir, fingerprint)
-    stats.skipped = len(skipped)
+    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
 
+    plans: list[_Plan] = []
     results: dict[str, dict] = {}
     todo: list[_Plan] = []
-    for plan in plans:
-        cached = cache.get(_cache_key(plan))
-        if cached is not None:
-            results[plan.ref.rel] = cached
-            stats.cached += 1
-            continue
-        if plan.text is None:  # known from the index but not cached: read it now
-            source = read_source(plan.ref)
-            if isinstance(source, Skipped):
-                skipped.append(source)
+    waiting: list[tuple[_Plan, tuple]] = []   # planned, not yet handed to a worker
+    running: dict = {}                        # future -> plan
+    waiting_lines = 0
+    pool = None
+
+    def hand_over() -> None:
+        # largest first within each batch: a big file started late would keep one worker busy alone
+        for plan, job in sorted(waiting, key=lambda pair: -len(pair[0].text)):
+            running[pool.submit(_scan_job, job)] = plan
+        waiting.clear()
+
+    try:
+        # planning (reading, pre-filter, cache lookups) overlaps with the workers' parsing
+        for plan in _plan(spec, root, discovery, index, stats, skipped, programs):
+            plans.append(plan)
+            cached = cache.get(_cache_key(plan))
+            if cached is not None:
+                results[plan.ref.rel] = cached
+                stats.cached += 1
                 continue
-            if source.digest != plan.digest:
-                plan.digest = source.digest
-                plan.check_ids, plan.cli = Planner(spec).relevance(plan.ref.rel, source.text)
-            plan.text = source.text
-        todo.append(plan)
-    jobs_list = [(p.ref.rel, p.text, [(i, checks_by_id[i]) for i in p.check_ids], p.cli) for p in todo]
-    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-    total_lines = sum(p.text.count("\n") for p in todo)
-    if workers > 1 and len(todo) >= PARALLEL_MIN_FILES and total_lines > PARALLEL_MIN_LINES:
-        stats.workers = workers
-        # largest files first, one file per task: the last worker to finish never starts a big file late
-        # (file sizes in a tree are skewed: one 3,000-line trainer beside fifty helpers)
-        order = sorted(range(len(todo)), key=lambda i: -len(todo[i].text))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            outputs = pool.map(_scan_job, [jobs_list[i] for i in order], chunksize=1)
-            for i, output in zip(order, outputs):
-                results[todo[i].ref.rel] = output
+            if plan.text is None:  # known from the index but not cached: read it now
+                source = read_source(plan.ref)
+                if isinstance(source, Skipped):
+                    skipped.append(source)
+                    continue
+                if source.digest != plan.digest:
+                    plan.digest = source.digest
+                    plan.check_ids, plan.cli, plan.spared_ids = Planner(spec).relevance(plan.ref.rel, source.text)
+                plan.text = source.text
+            todo.append(plan)
+            waiting.append((plan, (plan.ref.rel, plan.text, [(i, checks_by_id[i]) for i in plan.check_ids], plan.cli)))
+            waiting_lines += plan.text.count("\n")
+            if pool is None and workers > 1 and len(todo) >= PARALLEL_MIN_FILES and waiting_lines > PARALLEL_MIN_LINES:
+                pool = ProcessPoolExecutor(max_workers=workers)
+                stats.workers = workers
+            if pool is not None and len(waiting) >= 4 * workers:
+                hand_over()
+        if pool is not None:
+            hand_over()
+            for future in as_completed(running):
+                results[running[future].ref.rel] = future.result()
                 if progress:
                     progress()
-    else:
-        for plan, job in zip(todo, jobs_list):
-            results[plan.ref.rel] = _scan_job(job)
-            if progress:
-                progress()
+        else:
+            for plan, job in waiting:
+                results[plan.ref.rel] = _scan_job(job)
+                if progress:
+                    progress()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    stats.skipped = len(skipped)
     for plan in todo:
         cache.put(_cache_key(plan), results[plan.ref.rel])
     index.save()
@@ -337,7 +357,8 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
         raw = read_raw_text(root / source.rel)
         if raw is None:
             continue
-        for check_id in planner.relevance(source.rel, raw)[0]:
+        ids, _, spared = planner.relevance(source.rel, raw)
+        for check_id in ids + spared:
             unparsable[check_id].append((source.rel, f"{source.rel} could not be analysed ({source.reason})"))
     inline: dict[str, list[dict]] = {}
     known_ids = {item.id for item in spec.items} | set(checks_by_id)
@@ -351,7 +372,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
             diagnostics.append(Diagnostic(path=plan.ref.rel, line=error["line"], column=error["column"],
                                           kind=kind, message=error["message"]))
             why = "does not parse" if kind == "syntax-error" else "took too long to analyse"
-            for check_id in plan.check_ids:
+            for check_id in plan.check_ids + plan.spared_ids:
                 unparsable[check_id].append((plan.ref.rel, f"{plan.ref.rel}:{error['line']}:{error['column']} {why}"))
             continue
         if output.get("suppressions"):

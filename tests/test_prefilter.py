@@ -54,3 +54,17 @@ def test_the_exact_stage_skips_names_in_docstrings_but_keeps_a_file_it_cannot_re
     assert exact == plain
     assert "broken.py" in exact            # the syntax error is still reported to the checks that needed it
     assert (parsed_plain, parsed_exact) == (3, 2)   # only the docstring-only file is left unparsed
+
+
+def test_a_check_the_exact_stage_spared_still_hears_of_a_syntax_error(monkeypatch, tmp_path):
+    # `torch.load` only in a comment spares H2 the scan, but `forward` keeps the file: when it does not
+    # parse, H2 is undecided (⛔) as it would be without the second stage
+    (tmp_path / "broken.py").write_text("# torch.load(p)\nclass M:\n    def forward(self, x:\n", encoding="utf-8")
+    spec = load_spec(HEAVY)
+    exact, _ = _report(spec, tmp_path, True, monkeypatch)
+    plain, _ = _report(spec, tmp_path, False, monkeypatch)
+    assert exact == plain
+    import json
+
+    statuses = {c["id"]: c["status"] for item in json.loads(exact)["items"] for c in item["checks"]}
+    assert statuses["H2/weights-only"] == "error"

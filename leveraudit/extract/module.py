@@ -541,15 +541,18 @@ _NOT_CODE = re.compile(r'[rRbBuUfF]{0,2}("""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?
 _SHAPE = re.compile(r"[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b")
 
 
+# strings and comments, found from their quote or hash (the regex tries only at those characters)
 _STRING_OR_COMMENT = re.compile(
-    r'(?P<prefix>[rRbBuUfF]{0,2})(?P<string>"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')'
-    r'|#[^\n]*')
+    r'(?P<string>"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*')
 
 
 def _blank(match: re.Match) -> str:
-    if match.group("string") is not None and "f" in match.group("prefix").lower():
+    if match.group("string") is None:
+        return " "
+    start = match.start()
+    if "f" in match.string[max(0, start - 2):start].lower():
         return match.group(0)     # an f-string's fields are code: kept whole (keeping more is safe)
-    return match.group("prefix") + " " if match.group("string") is not None else " "
+    return " "
 
 
 def code_text(text: str) -> str:
