@@ -120,8 +120,10 @@ def main() -> None:
             "leveraudit cold (CLI)": leveraudit(True), "leveraudit warm (CLI)": leveraudit(False),
             "engine cold (in process, 2 jobs)": engine(True), "engine warm (in process)": engine(False)}
     if shutil.which("semgrep"):
+        # no version check (it waits on the network), and every file, as leveraudit reads them
         runs["semgrep"] = lambda: subprocess.run(["semgrep", "--config", str(HERE / "heavy" / "semgrep.yaml"),
-                                                  "--metrics=off", "--quiet", str(tree)], capture_output=True)
+                                                  "--metrics=off", "--disable-version-check", "--no-git-ignore",
+                                                  "--jobs", "2", "--quiet", str(tree)], capture_output=True)
     if shutil.which("ast-grep"):  # not `sg`: on Linux that name is usually the setgid tool
         binary = shutil.which("ast-grep")
         runs["ast-grep"] = lambda: subprocess.run([binary, "run", "-p", "$M.load_state_dict($$$)", str(tree)],

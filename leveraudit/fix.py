@@ -329,28 +329,32 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_ANCHORS = {"self", "cls", "if", "else", "for", "in", "not", "and", "or", "is", "None", "True", "False", "return"}
 
 
-def _anchor_words(check) -> set[str]:
-    """Words a file must contain (any of them) for the check's codemod to find its anchor there: the
-    text pre-filter of `fix`. Empty: no filter (every file is parsed)."""
+def _anchor_words(check) -> list[set[str]]:
+    """Word sets a file must contain (all words of one of them) for the check's codemod to find its
+    anchor there: the text pre-filter of `fix`. Empty: no filter (every file is parsed)."""
+    from leveraudit.checks.base import pattern_words
+
     fix = check.autofix
-    texts: list[str] = []
-    if check.kind == "assigns_key":
-        texts = [fix.after]
-    elif check.kind == "param":
-        texts = [check.function.rsplit(".", 1)[-1]]
+    if check.kind == "assigns_key":   # the statement to insert after: its names and string contents
+        words = pattern_words(fix.after) if fix.after else set()
+        return [words] if words else []
+    names: list[str] = []
+    if check.kind == "param":         # the class and the def: `Dataset.__init__` needs both, not any `__init__`
+        names = [check.function]
     elif check.kind in ("loop_filter", "guard"):
-        texts = [glob.rsplit(".", 1)[-1] for glob in check.inside]
+        names = list(check.inside)
     elif check.kind == "call_kwarg":
-        texts = [check.callee.rsplit(".", 1)[-1]]
+        names = [check.callee.rsplit(".", 1)[-1]]
     elif check.kind == "cli_option":
-        texts = [fix.near or check.dest, check.dest]
-    words = set()
-    for text in texts:
-        if text and not any(char in text for char in "*?["):  # a glob can match any name
-            words |= {w for w in _IDENTIFIER.findall(_PLACEHOLDER.sub("", text)) if w not in _NOT_ANCHORS}
-        elif text:
-            return set()
-    return words
+        names = [fix.near or check.dest, check.dest]
+    alternatives = []
+    for name in names:
+        if not name or any(char in name for char in "*?["):   # a glob can match any name
+            return []
+        words = {w for w in _IDENTIFIER.findall(_PLACEHOLDER.sub("", name)) if w not in _NOT_ANCHORS}
+        if words:
+            alternatives.append(words)
+    return alternatives
 
 
 def apply_fixes(spec: Spec, root: Path, report, write: bool = True) -> FixResult:
@@ -380,7 +384,7 @@ def apply_fixes(spec: Spec, root: Path, report, write: bool = True) -> FixResult
         words = _anchor_words(check)
         try:
             for rel in sorted(texts):
-                if words and not any(word in texts[rel] for word in words):
+                if words and not any(all(word in texts[rel] for word in alternative) for alternative in words):
                     continue  # the codemod's anchor is not in the file: nothing to parse (a large tree stays fast)
                 module = parsed.get((rel, texts[rel]))
                 if module is None:

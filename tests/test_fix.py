@@ -305,3 +305,15 @@ def test_fix_parses_only_files_holding_a_codemods_anchor(tmp_path, monkeypatch):
     monkeypatch.setattr(fix_module, "parse_module", lambda rel, text: (parsed.append(rel), real(rel, text))[1])
     result = apply_fixes(spec, root, report)
     assert result.fixed == ["T/param#1"] and parsed == ["d.py"]
+
+
+def test_fix_parses_only_files_that_hold_its_anchor():
+    """`fix`'s text pre-filter: a param codemod needs its class too (not any `__init__`), an assigns_key
+    codemod the names and keys of its `after` statement (a `[` in it is no glob)."""
+    from leveraudit.fix import _anchor_words
+    from leveraudit.spec import load_spec
+
+    words = {check_id: _anchor_words(check) for _, check_id, check in load_spec(V3).iter_checks() if check.autofix}
+    assert words["3.3.2/param"] == [{"RLBeamDatasetWithEmbedding", "__init__"}]
+    assert words["3.3.1/eval-mode-field"] == [{"vqa_acc_score"}]
+    assert words["3.3.3/option"] == [{"rce_epochs"}, {"skip_fallback_reward"}]

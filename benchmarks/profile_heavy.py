@@ -1,0 +1,92 @@
+"""Where a cold audit spends its time: the recipe behind the engine's speed work.
+
+One process (jobs=1, so every cost shows up here), a fresh cache, the heavy spec by default. It prints the
+time per phase (libcst's parse plus the index, each check kind's scan, the CLI extraction, and what is
+left: discovery, reading, the pre-filter, evaluation), then cProfile's top functions.
+
+    python benchmarks/profile_heavy.py                              # the generated research-size tree
+    python benchmarks/profile_heavy.py --tree path/to/django --spec rules/v3.yaml --top 40
+
+For a view without cProfile's overhead, py-spy (`pip install py-spy`) samples the same run:
+    py-spy record -o profile.svg -- python benchmarks/profile_heavy.py --no-cprofile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import collections
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from audit_research import build_tree  # noqa: E402
+
+
+def phases(spec, tree: Path) -> tuple[dict[str, float], float]:
+    """Seconds per phase of one cold, single-process audit (the engine's functions wrapped in timers)."""
+    import leveraudit.engine as engine
+    from leveraudit.checks import KINDS
+
+    spent: collections.Counter[str] = collections.Counter()
+
+    def timed(name, function):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - start
+        return run
+
+    saved = [(engine, "parse_module", engine.parse_module), (engine, "extract_cli", engine.extract_cli),
+             (engine, "_scan_job", engine._scan_job)]
+    saved += [(kind, "scan", kind.scan) for kind in KINDS.values()]
+    engine.parse_module = timed("libcst parse + index", engine.parse_module)
+    engine.extract_cli = timed("CLI extraction", engine.extract_cli)
+    engine._scan_job = timed("per-file work (all of the above)", engine._scan_job)
+    for name, kind in KINDS.items():
+        kind.scan = timed(f"scan: {name}", kind.scan)
+    try:
+        start = time.perf_counter()
+        engine.run_audit(spec, tree, cache_dir=Path(tempfile.mkdtemp(prefix="leveraudit-profile-")), jobs=1)
+        total = time.perf_counter() - start
+    finally:
+        for owner, name, function in saved:
+            setattr(owner, name, function)
+    return dict(spent), total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tree", type=Path, help="tree to audit (default: the generated research-size tree)")
+    parser.add_argument("--spec", type=Path, default=HERE / "heavy" / "heavy.yaml")
+    parser.add_argument("--top", type=int, default=25, help="functions to list from cProfile")
+    parser.add_argument("--no-cprofile", action="store_true", help="phases only (for py-spy)")
+    args = parser.parse_args()
+    from leveraudit.engine import run_audit
+    from leveraudit.spec import load_spec
+
+    spec = load_spec(args.spec)
+    tree = args.tree or build_tree(HERE / ".data" / "research-17k")
+    spent, total = phases(spec, tree)
+    per_file = spent.pop("per-file work (all of the above)", 0.0)
+    print(f"cold audit, one process: {total:.2f} s  ({tree})")
+    for name, seconds in sorted(spent.items(), key=lambda pair: -pair[1]):
+        print(f"  {name:34} {seconds:7.2f} s")
+    print(f"  {'outside the per-file work':34} {total - per_file:7.2f} s  (discovery, reading, pre-filter, evaluation)")
+    if args.no_cprofile:
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    run_audit(spec, tree, cache_dir=Path(tempfile.mkdtemp(prefix="leveraudit-profile-")), jobs=1)
+    profile.disable()
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
