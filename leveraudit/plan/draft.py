@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from leveraudit.analysis.cfg import terminator
 from leveraudit.plan.fences import AFTER_MARK, BEFORE_MARK, PYTHON, ParseBudget, ParsedBlock, parse_block, split_before_after
 from leveraudit.plan.outline import Block, Section, bilingual, read_outline
 
@@ -314,21 +315,11 @@ def _constant(node):
 
 
 def _exits(body: cst.BaseSuite) -> str | None:
+    """How a block leaves, when its last statement does (`return`, `raise`, `continue`, `break`)."""
     statements = body.body if isinstance(body, cst.IndentedBlock) else [body]
-    if not statements:
-        return None
-    last = statements[-1]
-    small = last.body if isinstance(last, cst.SimpleStatementLine) else (last.body if isinstance(last, cst.SimpleStatementSuite) else [])
-    for node in small[-1:]:
-        if isinstance(node, cst.Return):
-            return "return"
-        if isinstance(node, cst.Raise):
-            return "raise"
-        if isinstance(node, cst.Continue):
-            return "continue"
-        if isinstance(node, cst.Break):
-            return "break"
-    return None
+    last = statements[-1] if statements else None
+    small = last.body if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
+    return terminator(small[-1]) if small else None
 
 
 def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
