@@ -58,3 +58,53 @@ def test_string_quoting_and_number_spelling_do_not_matter():
 def test_pattern_that_does_not_parse_is_a_clear_error():
     with pytest.raises(PatternError, match="does not parse"):
         compile_pattern("if (:")
+
+
+HEAD_PATTERNS = ["self.config.$X", "super().__init__(...)", "torch.load(...)", "$M.load_state_dict(...)", "$S.lr",
+                 "cfg.lr", "c.get('mode')", "$C['mode']", "args", "model.train()", "$F(...)", "a.b.c(...)",
+                 "os.path.join($A, ...)", "self.x"]
+HEAD_CODE = '''\
+import torch, os
+class M(Base):
+    def __init__(self, config, lr=1e-3):
+        super().__init__()
+        super(M, self).__init__(config)
+        self.config = config
+        self.x = self.config.hidden + self.config["hidden"] + self.config.get("hidden")
+        lr = cfg.lr or cfg["lr"] or cfg.get("lr", 0.1) or lr
+        state = torch.load(os.path.join(root, "x.pt"), weights_only=True)
+        self.model.load_state_dict(state, strict=False)
+        a.b.c(1); a.b.c; a["b"].c(); x = c.get("mode") or c["mode"] or c.mode
+        model.train(); args
+'''
+
+
+@pytest.fixture(scope="module")
+def sample_nodes():
+    from pathlib import Path
+
+    from leveraudit.extract.pattern import walk
+
+    sources = [HEAD_CODE] + [p.read_text(encoding="utf-8")
+                             for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))[:25]]
+    return [node for source in sources for node in walk(cst.parse_module(source))]
+
+
+@pytest.mark.parametrize("pattern", HEAD_PATTERNS)
+def test_head_test_never_rejects_what_the_full_match_accepts(pattern, sample_nodes):
+    """The compiled pre-test may only say no where the structural match would: checked on every node of
+    the research fixtures and a file of near misses."""
+    from leveraudit.extract.pattern import _head_test, match
+
+    compiled = compile_pattern(pattern)
+    head = _head_test(compiled)
+    accepted = rejected = 0
+    for node in sample_nodes:
+        full = match(compiled, node) is not None
+        accepted += full
+        if head is not None and not head(node):
+            rejected += 1
+            assert not full, (pattern, code_of(node))
+    assert accepted, pattern          # the sample holds real matches for every pattern
+    if pattern not in ("$F(...)", "c.get('mode')"):   # a call of anything, or a key read, offers none
+        assert rejected, pattern

@@ -4,6 +4,7 @@ innermost statement, and must give exactly what libcst's whole-module positions 
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import libcst as cst
 import pytest
@@ -101,3 +102,35 @@ def _ast_reads(source: str) -> bool:
         return True
     except SyntaxError:
         return False
+
+
+def test_unvalidated_parse_gives_the_same_tree_and_restores_validation(tmp_path):
+    from libcst._nodes.base import CSTNode
+
+    from leveraudit.extract.module import _VALIDATING_POST_INIT, parse_unvalidated
+
+    fixtures = sorted((Path(__file__).parent / "fixtures").rglob("*.py"))[:40] + [None]
+    for path in fixtures:
+        source = TRICKY if path is None else path.read_text(encoding="utf-8")
+        fast = parse_unvalidated(source)
+        assert fast.deep_equals(cst.parse_module(source)), path
+        assert fast.code == source
+    assert CSTNode.__dict__["__post_init__"] is _VALIDATING_POST_INIT
+    with pytest.raises(cst.ParserSyntaxError):
+        parse_unvalidated("def broken(:\n")
+    # validation is back after a failed parse: a node built by hand is checked again
+    assert CSTNode.__dict__["__post_init__"] is _VALIDATING_POST_INIT
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
+
+
+@pytest.mark.parametrize("types", [(cst.Call,), (cst.Call, cst.Raise, cst.For), (cst.Name, cst.Assign, cst.If)])
+def test_descendants_from_the_type_index_equal_a_walk_of_every_subtree(types):
+    module = ParsedModule("t.py", TRICKY, cst.parse_module(TRICKY))
+    subtrees = [node for nodes in module.by_type.values() for node in nodes]
+    assert len(subtrees) > 200
+    for node in subtrees:
+        assert module.descendants(node, *types) == [n for n in module.walk(node) if type(n) in types]
+    # a node outside the index (built here, not parsed with the module) is walked instead
+    outside = cst.parse_expression("f(g(x))")
+    assert [type(n) for n in module.descendants(outside, cst.Call)] == [cst.Call, cst.Call]

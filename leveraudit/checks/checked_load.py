@@ -66,8 +66,8 @@ def _field_aliases(module, statements, result: str) -> tuple[set[str], set[str]]
     """Names bound to `result.missing_keys` / `result.unexpected_keys` (also element-wise)."""
     found: dict[str, set[str]] = {"missing_keys": set(), "unexpected_keys": set()}
     for statement in statements:
-        for node in walk(statement, module):
-            if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+        for node in module.descendants(statement, cst.Assign):
+            if len(node.targets) != 1:
                 continue
             target, value = node.targets[0].target, node.value
             pairs = [(target, value)]
@@ -105,8 +105,8 @@ def _helper_params(module, call: cst.Call, names: set[str]) -> tuple[cst.Functio
 
 def _reported(module, statements, names: set[str], depth: int = 2) -> bool:
     for statement in statements:
-        for node in walk(statement, module):
-            if isinstance(node, cst.Call):
+        for node in module.descendants(statement, cst.Call, cst.Raise, cst.For):
+            if type(node) is cst.Call:
                 callee = module.resolve(node.func).rsplit(".", 1)[-1]
                 if callee in _REPORTERS and mentions(node, names, module):
                     return True
@@ -115,20 +115,21 @@ def _reported(module, statements, names: set[str], depth: int = 2) -> bool:
                     helper, received = _helper_params(module, node, names)
                     if received and _reported(module, [helper.body], received, depth - 1):
                         return True
-            if isinstance(node, cst.Raise) and node.exc is not None and mentions(node.exc, names, module):
-                return True
-            if isinstance(node, cst.For) and mentions(node.iter, names, module):
-                if any(isinstance(n, cst.Call) and module.resolve(n.func).rsplit(".", 1)[-1] in _REPORTERS
-                       for n in walk(node.body, module)):
+            elif type(node) is cst.Raise:
+                if node.exc is not None and mentions(node.exc, names, module):
+                    return True
+            elif mentions(node.iter, names, module):
+                if any(module.resolve(n.func).rsplit(".", 1)[-1] in _REPORTERS
+                       for n in module.descendants(node.body, cst.Call)):
                     return True
     return False
 
 
 def _derived(module, statements, names: set[str]) -> set[str]:
     """Names assigned from expressions that mention `names` (one step of data flow, repeated)."""
-    flows = [(module.words(node.value), {sub.value for target in node.targets for sub in walk(target.target, module)
-                                         if isinstance(sub, cst.Name)})
-             for statement in statements for node in walk(statement, module) if isinstance(node, cst.Assign)]
+    flows = [(module.words(node.value), {sub.value for target in node.targets
+                                         for sub in module.descendants(target.target, cst.Name)})
+             for statement in statements for node in module.descendants(statement, cst.Assign)]
     result = set(names)
     for _ in range(3):
         for read, written in flows:
@@ -140,13 +141,14 @@ def _derived(module, statements, names: set[str]) -> set[str]:
 def _raises_on(module, statements, names: set[str], depth: int = 2) -> bool:
     derived = _derived(module, statements, names)
     for statement in statements:
-        for node in walk(statement, module):
-            if isinstance(node, cst.If) and mentions(node.test, derived, module):
-                if any(isinstance(n, cst.Raise) for n in walk(node.body, module)):
+        for node in module.descendants(statement, cst.If, cst.Assert, cst.Call):
+            kind = type(node)
+            if kind is cst.If and mentions(node.test, derived, module):
+                if module.descendants(node.body, cst.Raise):
                     return True
-            if isinstance(node, cst.Assert) and mentions(node.test, derived, module):
+            elif kind is cst.Assert and mentions(node.test, derived, module):
                 return True
-            if depth > 0 and isinstance(node, cst.Call) and mentions(node, derived, module):
+            elif kind is cst.Call and depth > 0 and mentions(node, derived, module):
                 helper, received = _helper_params(module, node, derived)
                 if received and _raises_on(module, [helper.body], received, depth - 1):
                     return True

@@ -57,8 +57,8 @@ def _survives(module, assign: cst.Assign, key: str) -> bool:
     model = module.function_model(function)
     index = model.node(assign)
     root = key.split(".")[0]
-    uses = [n for n in module.walk(function.body if function is not None else module.tree)
-            if isinstance(n, cst.Name) and n.value == root and model.node(n) not in (None, index)
+    uses = [n for n in module.descendants(function.body if function is not None else module.tree, cst.Name)
+            if n.value == root and model.node(n) not in (None, index)
             and module.enclosing_function(n) is function]
     defined_at = {model.reaching.definitions[i].node for i in range(len(model.reaching.definitions))
                   if model.reaching.definitions[i].key == key}

@@ -40,7 +40,7 @@ from leveraudit.extract.pattern import compile_pattern, find_any
 
 def own_nodes(module, function: cst.FunctionDef, types: tuple) -> list[cst.CSTNode]:
     """Nodes of these types in the function's own body (not in nested functions)."""
-    return [n for n in module.walk(function.body) if isinstance(n, types) and module.enclosing_function(n) is function]
+    return [n for n in module.descendants(function.body, *types) if module.enclosing_function(n) is function]
 
 
 def own_matches(module, function: cst.FunctionDef, patterns: list) -> list[cst.CSTNode]:
@@ -57,7 +57,7 @@ def own_matches(module, function: cst.FunctionDef, patterns: list) -> list[cst.C
 
 
 def called_names(module, node) -> list[str]:
-    return [module.resolve(c.func) or module.callee_text(c.func, 60) for c in module.walk(node) if isinstance(c, cst.Call)]
+    return [module.resolve(c.func) or module.callee_text(c.func, 60) for c in module.descendants(node, cst.Call)]
 
 
 def _calls_match(names: list[str], globs: list[str]) -> bool:

@@ -65,8 +65,8 @@ class LoopFilterKind(CheckKind):
         facts = []
         for scope in module.find_defs(check.inside):
             qual = module.qualname(scope)
-            loops = [n for n in module.walk(scope) if isinstance(n, (cst.For, cst.While))
-                     and module.enclosing_function(n) is not None
+            loops = [n for n in module.descendants(scope, cst.For, cst.While)
+                     if module.enclosing_function(n) is not None
                      and (iter_pattern is None or next(find(iter_pattern, n.iter if isinstance(n, cst.For) else n.test,
                                                             module), None) is not None)]
             verdicts = [self._judge(module, loop, conditions, recorders, check.exits) for loop in loops]
@@ -92,7 +92,7 @@ class LoopFilterKind(CheckKind):
         if info is None:
             return FAIL, loop, ("", "")
         assumption = Assumption(conditions, module.resolver())
-        sites = [n for n in module.walk(loop.body) if isinstance(n, cst.If) and assumption.mentions(n.test)]
+        sites = [n for n in module.descendants(loop.body, cst.If) if assumption.mentions(n.test)]
         own = [n for n in sites if _nearest_loop(module, n) is loop]
         if not sites:
             return FAIL, None, ("", "")

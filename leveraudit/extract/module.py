@@ -7,13 +7,16 @@ metadata) are computed only when a check first reports a line.
 from __future__ import annotations
 
 import ast
+import bisect
 import fnmatch
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import libcst as cst
+from libcst._nodes.base import CSTNode
 from libcst.metadata import PositionProvider
 from libcst.metadata.position_provider import PositionProvidingCodegenState
 
@@ -241,6 +244,7 @@ class ParsedModule:
         self._positions: Any = None          # id(statement) -> libcst positions of its subtree
         self._anchors: Any = None            # id(statement) -> its first line (from `ast`); False: unpaired
         self._words: dict[int, frozenset[str]] = {}
+        self._type_orders: dict[type, list[int]] = {}   # type -> the pre-order positions of its nodes
         self._one_line: set[int] = set()             # simple statements on one line: no codegen for lines
         self._headers: dict[int, cst.CSTNode] = {}   # id(def) -> the def without its body
         self._qualnames: dict[int, str] = {}
@@ -263,6 +267,37 @@ class ParsedModule:
             below = children.get(id(current))
             if below:
                 stack.extend(reversed(below))
+
+    def descendants(self, node: cst.CSTNode, *types: type) -> list[cst.CSTNode]:
+        """The nodes of exactly these types in `node`'s subtree (itself included), in source order.
+
+        Read off the type index without walking: the index is in pre-order, so a subtree is the contiguous
+        range from the node to its last descendant, and each type's nodes are found by bisection. Checks ask
+        "which calls / raises / assignments are in this function" for every load and every guard."""
+        start = self.order.get(id(node))
+        if start is None:   # not in this module's index (a header copy, a pattern)
+            from leveraudit.extract.pattern import walk
+
+            return [n for n in walk(node) if type(n) in types]
+        last, children = node, self.children
+        below = children.get(id(last))
+        while below:
+            last = below[-1]
+            below = children.get(id(last))
+        end = self.order[id(last)]
+        found: list[cst.CSTNode] = []
+        for kind in types:
+            nodes = self.by_type.get(kind)
+            if not nodes:
+                continue
+            orders = self._type_orders.get(kind)
+            if orders is None:
+                order = self.order
+                orders = self._type_orders[kind] = [order[id(n)] for n in nodes]
+            found += nodes[bisect.bisect_left(orders, start):bisect.bisect_right(orders, end)]
+        if len(types) > 1:
+            found.sort(key=lambda n: self.order[id(n)])
+        return found
 
     def nodes_of(self, types: set[type]) -> list[cst.CSTNode]:
         """Every node of exactly these types, in source order (a pattern search's candidates)."""
@@ -583,12 +618,36 @@ def too_complex(text: str) -> str | None:
     return None
 
 
+_VALIDATING_POST_INIT = CSTNode.__dict__["__post_init__"]
+_UNVALIDATED = threading.Lock()
+
+
+def _no_validation(self) -> None:
+    pass
+
+
+def parse_unvalidated(text: str) -> cst.Module:
+    """`libcst.parse_module` without libcst's per-node `_validate()`.
+
+    Every node libcst's parser builds runs `__post_init__ -> _validate()`, checks meant for trees built by
+    hand (libcst's own comment calls it a PERF problem at parse time); the parser's output is valid by
+    construction, and skipping them takes about 14% off the parse. Validation is switched off only for the
+    parse, under a lock, and restored even when the parse fails (tested); a node built by another thread
+    during that window goes unvalidated, which only matters for trees built by hand."""
+    with _UNVALIDATED:
+        CSTNode.__post_init__ = _no_validation
+        try:
+            return cst.parse_module(text)
+        finally:
+            CSTNode.__post_init__ = _VALIDATING_POST_INIT
+
+
 def parse_module(rel: str, text: str) -> ParsedModule | ParseFailure:
     reason = too_complex(text)
     if reason is not None:
         return ParseFailure(rel, 1, 1, reason)
     try:
-        tree = cst.parse_module(text)
+        tree = parse_unvalidated(text)
     except cst.ParserSyntaxError as exc:
         line, column = exc.raw_line, exc.raw_column + 1
         message = exc.message.splitlines()[0] if exc.message else "syntax error"

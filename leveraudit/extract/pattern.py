@@ -366,6 +366,61 @@ def _candidate_types(pattern: cst.CSTNode) -> frozenset | None:
 _FOLLOWED = frozenset({cst.Name, cst.Attribute, cst.Call})
 
 
+@lru_cache(maxsize=4096)
+def _head_test(pattern: cst.CSTNode):
+    """A cheap necessary condition for `pattern` to match a node directly (no resolver), compiled once:
+    `self.config.$X` rejects every attribute read that is not `<...>.config.<...>` by comparing two
+    strings, before the structural match copies bindings and normalises both sides. None when the
+    pattern offers no such test. It mirrors `_match_direct` case by case and may only say "no" where
+    that would (tested against the full match on every node of the fixtures)."""
+    if is_metavar(pattern) is not None or literal_value(pattern)[0]:
+        return None
+    if type(pattern) is cst.Name:
+        name = pattern.value
+        return lambda n: (type(n) is cst.Name and n.value == name) or type(n) in _STATEMENT_WRAPPERS
+    if type(pattern) is cst.Attribute:
+        attr, attr_is_var = pattern.attr.value, is_metavar(pattern.attr) is not None
+        value_is_var = is_metavar(pattern.value) is not None
+        inner = _head_test(pattern.value)
+
+        def attribute_test(n) -> bool:
+            kind = type(n)
+            if kind is cst.Attribute:
+                return (attr_is_var or n.attr.value == attr) and (inner is None or inner(n.value))
+            if kind is cst.Subscript or kind is cst.Call:   # `c["k"]`, `c.get("k")` read the key `c.k` reads
+                key = key_access(n)
+                return key is not None and key[1] == attr
+            if kind is cst.Name:                           # `$S.flag` reads a bare `flag` too
+                return value_is_var and n.value == attr
+            return True
+        return attribute_test
+    if type(pattern) is cst.Subscript and key_access(pattern) is not None:
+        key = key_access(pattern)[1]
+
+        def subscript_test(n) -> bool:
+            kind = type(n)
+            if kind is cst.Subscript or kind is cst.Attribute or kind is cst.Call:   # one key read, three spellings
+                found = key_access(n)
+                return found is not None and found[1] == key
+            return kind is not cst.Name
+        return subscript_test
+    if type(pattern) is cst.Call and key_access(pattern) is None:
+        func = _head_test(pattern.func)
+        if func is None:
+            return None
+
+        def call_test(n) -> bool:
+            kind = type(n)
+            if kind is cst.Call:
+                return func(n.func)
+            return kind in _STATEMENT_WRAPPERS       # `f(x)` as a statement is unwrapped first
+        return call_test
+    return None
+
+
+_STATEMENT_WRAPPERS = (cst.SimpleStatementLine, cst.Expr)
+
+
 def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: bool = False, accept=None
          ) -> Iterator[tuple[cst.CSTNode, Bindings]]:
     """Every node under `root` (root included) with the pattern's shape, in source order. With
@@ -374,8 +429,9 @@ def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: boo
     allowed = _candidate_types(pattern)
     if allowed is not None and follow_names and _RESOLVER.get() is not None:
         allowed = allowed | _FOLLOWED
-    if module is not None and allowed is not None and root is module.tree:
-        candidates = module.nodes_of(set(allowed))
+    head = _head_test(pattern) if _RESOLVER.get() is None else None
+    if module is not None and allowed is not None:
+        candidates = module.nodes_of(set(allowed)) if root is module.tree else module.descendants(root, *allowed)
     else:
         candidates = walk(root, module)
     for node in candidates:
@@ -383,6 +439,8 @@ def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: boo
             if not isinstance(node, cst.BaseExpression):
                 continue
         elif type(node) not in allowed:
+            continue
+        if head is not None and not head(node):
             continue
         if accept is not None and not accept(node):
             continue
