@@ -257,12 +257,12 @@ def _fix_guard(module, check):
 
 
 def _fix_call_kwarg(module, check):
-    from leveraudit.checks.call_kwarg import callee_matches
+    from leveraudit.checks.call_kwarg import call_matches
 
     fix = check.autofix
     additions = {}
     for call in module.calls:
-        if not callee_matches(module.resolve(call.func), module.callee_text(call.func, 200), check.callee):
+        if not call_matches(module, call, check.callee):
             continue
         if any(a.keyword is not None and a.keyword.value == check.keyword for a in call.args):
             continue

@@ -134,3 +134,24 @@ def test_descendants_from_the_type_index_equal_a_walk_of_every_subtree(types):
     # a node outside the index (built here, not parsed with the module) is walked instead
     outside = cst.parse_expression("f(g(x))")
     assert [type(n) for n in module.descendants(outside, cst.Call)] == [cst.Call, cst.Call]
+
+
+def test_index_skipping_token_only_fields_keeps_every_node(monkeypatch):
+    """The index does not read fields whose declared type admits tokens only; reading every field must
+    index exactly the same nodes, parents and children (so no annotation hides a node)."""
+    import leveraudit.extract.module as module_code
+
+    def shape(module: ParsedModule) -> list:
+        return [(type(node).__name__, module.order[id(node)], [module.order[id(c)] for c in module.children.get(id(node), ())])
+                for node in module.walk(module.tree)]
+
+    sources = [TRICKY] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))]
+    trees = [cst.parse_module(source) for source in sources]
+    fast = [shape(ParsedModule("t.py", s, t)) for s, t in zip(sources, trees)]
+    assert min(module_code._child_fields(k) != tuple(f.name for f in __import__("dataclasses").fields(k))
+               for k in (cst.Call, cst.Name))   # the fast index does skip fields
+    monkeypatch.setattr(module_code, "_FIELDS", {})
+    monkeypatch.setattr(module_code, "_token_only", lambda annotation: False)
+    full = [shape(ParsedModule("t.py", s, t)) for s, t in zip(sources, trees)]
+    assert fast == full
+    assert sum(len(f) for f in fast) > 5000

@@ -68,3 +68,39 @@ def test_a_check_the_exact_stage_spared_still_hears_of_a_syntax_error(monkeypatc
 
     statuses = {c["id"]: c["status"] for item in json.loads(exact)["items"] for c in item["checks"]}
     assert statuses["H2/weights-only"] == "error"
+
+
+CALLEE_CODE = '''\
+from torch import load as tl
+import torch as th
+class M(Base):
+    def __init__(self):
+        super().__init__()
+        super(M, self).__init__()
+        (super().__init__)()
+        self.layers[0].load_state_dict(sd)
+        get_model().load_state_dict(sd, strict=False)
+        self.model.load_state_dict(sd)
+        tl("x.pt"); th.load("y.pt"); make()(); x[1](2)
+'''
+
+
+@pytest.mark.parametrize("glob", ["load_state_dict", "__init__", "torch.load", "load", "*.load_state_dict",
+                                  "super().__init__", "*init*", "get_model().load_state_dict", "x.y"])
+def test_call_matches_agrees_with_matching_the_generated_callee_text(glob):
+    """`call_matches` skips generating a callee's text when the last name already rules a plain glob out;
+    it must decide every call exactly as matching the generated text does."""
+    import libcst as cst
+
+    from leveraudit.checks.call_kwarg import call_matches, callee_matches
+    from leveraudit.extract.module import ParsedModule
+
+    sources = [CALLEE_CODE] + [p.read_text(encoding="utf-8") for p in sorted((REPO / "tests" / "fixtures").rglob("*.py"))]
+    decided = 0
+    for source in sources:
+        module = ParsedModule("t.py", source, cst.parse_module(source))
+        for call in module.calls:
+            expected = callee_matches(module.resolve(call.func), module.callee_text(call.func, 200), glob)
+            assert call_matches(module, call, glob) == expected, (glob, module.code(call.func))
+            decided += expected
+    assert decided or glob == "x.y"

@@ -32,7 +32,7 @@ from leveraudit.checks.base import (
     to_evidence,
 )
 from leveraudit.analysis.model import effective_values, local_callee, parameter_names
-from leveraudit.checks.call_kwarg import callee_matches
+from leveraudit.checks.call_kwarg import call_matches
 from leveraudit.extract.module import dotted_name
 from leveraudit.extract.pattern import mentions, walk
 
@@ -212,8 +212,7 @@ class CheckedLoadKind(CheckKind):
         for call in module.calls:
             if not isinstance(call.func, (cst.Attribute, cst.Name)):
                 continue
-            written = module.callee_text(call.func, 120)
-            if not any(callee_matches(module.resolve(call.func), written, c) for c in check.calls):
+            if not any(call_matches(module, call, c, 120) for c in check.calls):
                 continue
             if not self._in_scope(check, module, call) or not module.is_live(call) or _live_module_copy(module, call):
                 continue

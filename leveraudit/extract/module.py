@@ -11,11 +11,13 @@ import bisect
 import fnmatch
 import re
 import threading
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import libcst as cst
+from libcst._maybe_sentinel import MaybeSentinel
 from libcst._nodes.base import CSTNode
 from libcst.metadata import PositionProvider
 from libcst.metadata.position_provider import PositionProvidingCodegenState
@@ -59,14 +61,27 @@ _TOKEN_BASES = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWh
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def _token_only(annotation: Any) -> bool:
+    """Whether a field's declared type admits tokens only (whitespace, punctuation, strings, sentinels):
+    such a field never holds a node the index keeps, so the index does not even read it (two fields
+    in three)."""
+    args = typing.get_args(annotation)
+    if args:
+        return typing.get_origin(annotation) is typing.Literal or all(_token_only(a) for a in args)
+    if annotation in (str, bool, int, float, type(None)) or annotation is MaybeSentinel:
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, _TOKEN_BASES)
+
+
 def _child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node type that may hold indexed nodes, in source order."""
     fields = _FIELDS.get(kind)
     if fields is None:
         import dataclasses
 
-        names = [f.name for f in dataclasses.fields(kind)]
-        fields = _SOURCE_ORDER.get(kind) or tuple(names)
-        fields = tuple(f for f in fields if f in names)
+        declared = {f.name: f.type for f in dataclasses.fields(kind)}
+        fields = _SOURCE_ORDER.get(kind) or tuple(declared)
+        fields = tuple(f for f in fields if f in declared and not _token_only(declared[f]))
         _FIELDS[kind] = fields
     return fields
 
@@ -112,7 +127,10 @@ def _index(module: "ParsedModule", tree: cst.Module) -> None:
         elif kind is cst.Import or kind is cst.ImportFrom:
             _record_import(module, node)
         below = []
-        for name in fields_of.get(kind) or _child_fields(kind):
+        fields = fields_of.get(kind)
+        if fields is None:
+            fields = _child_fields(kind)
+        for name in fields:
             value = getattr(node, name)
             value_kind = kinds.get(type(value))
             if value_kind is None:
