@@ -142,8 +142,9 @@ def check(
         typer.echo(f"leveraudit: {stats.excluded} path(s) left out by exclude, {stats.ignored} by .gitignore, "
                    f"{stats.skipped} skipped (see the diagnostics)", err=True)
         typer.echo(f"leveraudit: {stats.files} files, {stats.read} read, {stats.parsed} parsed "
-                   f"({stats.cached} from the cache), {stats.functions} functions analysed "
-                   f"(control and data flow, only where a check needed it)", err=True)
+                   f"({stats.cached} from the cache; {stats.left_out} definitions no check needed left out), "
+                   f"{stats.functions} functions analysed (control and data flow, only where a check "
+                   f"needed it)", err=True)
     if report.baseline is not None:
         found = report.baseline["regressions"]
         typer.echo(f"baseline {baseline}: {len(found)} regression(s)" + "".join(

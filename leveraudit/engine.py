@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leveraudit.analysis.programs import compute_scope
+from leveraudit.extract.sparse import ENABLED as SPARSE_ENABLED
 from leveraudit.cache import FactCache, analysis_version
 from leveraudit.checks import KINDS
 from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
@@ -56,18 +57,20 @@ class AuditStats:
     excluded: int = 0  # by the spec's `exclude` (folders count once)
     ignored: int = 0  # by `.gitignore`
     functions: int = 0  # functions (and module bodies) whose control and data flow were analysed
+    left_out: int = 0  # definitions sparse parsing left out of the parsed files (no check could look at them)
     workers: int = 0  # worker processes that parsed (0: parsed in this process)
 
 
 def spec_fingerprint(spec: Spec) -> str:
     # which checks a file is scanned for depends on the pre-filter's stages too: cached facts must match
-    stages = "exact" if EXACT_PREFILTER else "text"
+    stages = ("exact" if EXACT_PREFILTER else "text") + ("+sparse" if SPARSE_PARSE else "")
     return hashlib.sha256(f"{stages}\0{spec.model_dump_json(by_alias=True)}".encode()).hexdigest()
 
 
 def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool) -> dict:
     """Everything the evaluation needs from one file; runs in worker processes, returns JSON data."""
-    module = parse_module(rel, text)
+    wanted, split_classes = _segment_test(checks, cli)
+    module = parse_module(rel, text, wanted, split_classes)
     if isinstance(module, ParseFailure):
         return {"error": {"line": module.line, "column": module.column, "message": module.message}}
     facts: dict[str, list[dict]] = {}
@@ -82,7 +85,7 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others' results
             errors[check_id] = f"internal error in {check.kind}: {type(exc).__name__}: {exc}"
     result: dict = {"facts": facts, "check_errors": errors, "suppressions": find_suppressions(text),
-                    "analysed": module.analysed_functions()}
+                    "analysed": module.analysed_functions(), "left_out": module.blanked}
     if cli:
         try:
             result["cli"] = [o.to_json() for o in extract_cli(module)]
@@ -90,6 +93,19 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
             result["cli"] = []
             result["check_errors"]["<cli>"] = f"CLI extraction failed: {type(exc).__name__}: {exc}"
     return result
+
+
+def _segment_test(checks: list[tuple[str, object]], cli: bool):
+    """The test sparse parsing keeps a definition by (any check may hold a fact in it) and whether a
+    kept class's methods are tested one by one; (None, False) when the file must be parsed whole: a
+    check, or the CLI extraction, reads the whole module."""
+    if not SPARSE_PARSE or cli:
+        return None, False
+    kinds = [(KINDS[check.kind], check) for _, check in checks]
+    if any(kind.segment_relevant(check, "") is None for kind, check in kinds):
+        return None, False
+    return (lambda text: any(kind.segment_relevant(check, text) for kind, check in kinds),
+            all(kind.splits_classes(check) for kind, check in kinds))
 
 
 # below this much to parse, starting worker processes costs more than it saves
@@ -172,6 +188,8 @@ class Planner:
 
 # the exact second stage of the pre-filter (LEVERAUDIT_EXACT_PREFILTER=0 turns it off, to compare reports)
 EXACT_PREFILTER = os.environ.get("LEVERAUDIT_EXACT_PREFILTER", "1") != "0"
+# sparse parsing (extract/sparse.py; LEVERAUDIT_SPARSE=0 parses every kept file whole, to compare reports)
+SPARSE_PARSE = SPARSE_ENABLED
 
 
 def _parses(text: str) -> bool:
@@ -345,6 +363,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
     index.save()
     stats.parsed = len(todo)
     stats.functions = sum(results[p.ref.rel].get("analysed", 0) for p in todo if p.ref.rel in results)
+    stats.left_out = sum(results[p.ref.rel].get("left_out", 0) for p in todo if p.ref.rel in results)
 
     diagnostics = [Diagnostic(path=s.rel, line=0, column=0, kind="skipped", message=s.reason) for s in skipped]
     cli: list[CliOption] = []

@@ -76,6 +76,9 @@ class AttributeKind(CheckKind):
     def identifiers_only(self, check):
         return True   # class names
 
+    def segment_relevant(self, check, text):
+        return self.relevant(check, text)   # the class; its bases are kept by name
+
     def scan(self, check, module):
         facts = []
         for class_def in module.find_defs(check.class_, cst.ClassDef):

@@ -142,6 +142,18 @@ class CheckKind:
         only in a string or a comment: then `relevant` over the file's code alone is an exact second stage."""
         return False
 
+    def segment_relevant(self, check, text: str) -> bool | None:
+        """Whether a top-level `def` / `class` with this text can hold one of the check's facts: a
+        necessary test, like `relevant`, that lets sparse parsing leave the others out. None (the
+        default) when the check reads the module as a whole; its files are then parsed whole."""
+        return None
+
+    def splits_classes(self, check) -> bool:
+        """Whether `segment_relevant` may also judge a kept class's methods one by one (tested with the
+        class's header before each): true for checks whose facts and evidence lie inside one method,
+        false for those that read a class whole or report a class itself."""
+        return False
+
     def scan(self, check, module: ParsedModule) -> list[dict]:
         return []
 

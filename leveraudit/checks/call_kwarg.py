@@ -66,6 +66,12 @@ class CallKwargKind(CheckKind):
     def identifiers_only(self, check):
         return True   # the callee is code
 
+    def segment_relevant(self, check, text):
+        return self.relevant(check, text)   # the call; helpers and constants it resolves through are kept by name
+
+    def splits_classes(self, check):
+        return True   # `self.x` values come from the methods that assign them, which are kept by name
+
     def scan(self, check, module):
         value_pattern = compile_pattern(check.value) if check.value else None
         facts = []

@@ -207,6 +207,12 @@ class CheckedLoadKind(CheckKind):
                 return True
         return False
 
+    def segment_relevant(self, check, text):
+        return self.relevant(check, text)   # the load, its function and the reporting helpers it calls by name
+
+    def splits_classes(self, check):
+        return True
+
     def scan(self, check, module):
         facts = []
         for call in module.calls:

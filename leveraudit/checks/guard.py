@@ -78,6 +78,13 @@ class GuardKind(CheckKind):
     def identifiers_only(self, check):
         return not has_strings(check.condition)   # def names, and a condition without string literals
 
+    def segment_relevant(self, check, text):
+        # every def matching `inside` has a fact (a missing guard is one), so only its name counts
+        return any(text_has_all(text, names_in_glob(g)) for g in check.inside)
+
+    def splits_classes(self, check):
+        return True
+
     def scan(self, check, module):
         facts = []
         for function in module.find_defs(check.inside, cst.FunctionDef):

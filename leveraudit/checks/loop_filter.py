@@ -57,6 +57,9 @@ class LoopFilterKind(CheckKind):
     def identifiers_only(self, check):
         return True   # class and def names
 
+    def segment_relevant(self, check, text):
+        return self.relevant(check, text)   # the scopes named by `inside`
+
     def scan(self, check, module):
         conditions = [compile_pattern(c) for c in check.condition]
         iter_pattern = compile_pattern(check.iter) if check.iter else None

@@ -34,6 +34,12 @@ class ParamKind(CheckKind):
     def identifiers_only(self, check):
         return True   # class and def names
 
+    def segment_relevant(self, check, text):
+        return self.relevant(check, text)   # the def and its enclosing classes are in one top-level definition
+
+    def splits_classes(self, check):
+        return True
+
     def scan(self, check, module):
         facts = []
         for function in module.find_defs([check.function], cst.FunctionDef):

@@ -40,6 +40,21 @@ class PatternKind(CheckKind):
             return False
         return check.negate or any(all(w in text for w in pattern_words(p)) for p in check.pattern)
 
+    def segment_relevant(self, check, text):
+        if check.follow:
+            return None   # sub-expressions resolve through the whole module
+        # the match lies in one definition, which holds its words (with `negate` too: only a match
+        # can fail it); `inside` may enclose more than a definition and `mentions` is tested on the
+        # match's own code, so neither narrows here
+        if check.scope and not any(all(w in text for w in names_in_glob(g)) for g in check.scope):
+            return False
+        return any(all(w in text for w in pattern_words(p)) for p in check.pattern)
+
+    def splits_classes(self, check):
+        # a match is evidence with its own lines: a class (whose end would move) or a match under an
+        # `inside` pattern (which may need the whole class) keeps classes whole
+        return not check.inside and not any(p.lstrip().startswith(("class ", "@")) for p in check.pattern)
+
     def scan(self, check, module):
         patterns = [compile_pattern(p) for p in check.pattern]
         roots = [module.tree]

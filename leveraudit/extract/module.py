@@ -12,7 +12,7 @@ import fnmatch
 import re
 import threading
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,8 @@ from libcst._maybe_sentinel import MaybeSentinel
 from libcst._nodes.base import CSTNode
 from libcst.metadata import PositionProvider
 from libcst.metadata.position_provider import PositionProvidingCodegenState
+
+from leveraudit.extract.sparse import sparse_source
 
 DefNode = cst.FunctionDef | cst.ClassDef
 
@@ -247,10 +249,13 @@ def dotted_name(node: cst.CSTNode | None) -> str:
 
 
 class ParsedModule:
-    def __init__(self, rel: str, text: str, tree: cst.Module) -> None:
+    def __init__(self, rel: str, text: str, tree: cst.Module, statements: list[ast.stmt] | None = None,
+                 blanked: int = 0) -> None:
         self.rel = rel
-        self.text = text
+        self.text = text   # what was parsed: with sparse parsing, unneeded definitions' lines are empty
         self.tree = tree
+        self.blanked = blanked   # top-level definitions sparse parsing left out
+        self._ast_statements = statements   # CPython's statements for `text`, when already parsed
         self.parents: dict[int, cst.CSTNode] = {}
         # libcst's `node.children` re-visits the subtree on every access; index it once instead
         self.children: dict[int, list[cst.CSTNode]] = {}
@@ -463,7 +468,10 @@ class ParsedModule:
         if self._anchors is None:
             try:
                 anchors: dict[int, int] = {}
-                _pair_statements(self.tree.body, ast.parse(self.text).body, anchors, self._one_line)
+                statements = self._ast_statements
+                if statements is None:
+                    statements = ast.parse(self.text).body
+                _pair_statements(self.tree.body, statements, anchors, self._one_line)
                 self._anchors = anchors
             except (SyntaxError, ValueError, RecursionError, MemoryError, _Unpaired):
                 self._anchors = False
@@ -660,10 +668,23 @@ def parse_unvalidated(text: str) -> cst.Module:
             CSTNode.__post_init__ = _VALIDATING_POST_INIT
 
 
-def parse_module(rel: str, text: str) -> ParsedModule | ParseFailure:
+def parse_module(rel: str, text: str, wanted: Callable[[str], bool] | None = None,
+                 split_classes: bool = False) -> ParsedModule | ParseFailure:
+    """The file's tree, or why it has none. With `wanted` (a test of a top-level definition's text),
+    definitions no check can look at are left out of the parse (`extract/sparse.py`); the limits and
+    any syntax error are still decided on the whole file."""
     reason = too_complex(text)
     if reason is not None:
         return ParseFailure(rel, 1, 1, reason)
+    sparse = sparse_source(text, wanted, split_classes) if wanted is not None else None
+    statements = None
+    if sparse is not None and sparse.blanked:
+        try:
+            return ParsedModule(rel, sparse.text, parse_unvalidated(sparse.text), sparse.body, sparse.blanked)
+        except (cst.ParserSyntaxError, RecursionError, MemoryError, ValueError):
+            pass   # the whole file decides, below, exactly as without sparse parsing
+    elif sparse is not None:
+        statements = sparse.body
     try:
         tree = parse_unvalidated(text)
     except cst.ParserSyntaxError as exc:
@@ -680,6 +701,6 @@ def parse_module(rel: str, text: str) -> ParsedModule | ParseFailure:
     except (RecursionError, MemoryError, ValueError) as exc:
         return ParseFailure(rel, 1, 1, f"cannot parse: {type(exc).__name__}")
     try:
-        return ParsedModule(rel, text, tree)
+        return ParsedModule(rel, text, tree, statements)
     except RecursionError:
         return ParseFailure(rel, 1, 1, "too deeply nested to analyse")

@@ -1,0 +1,181 @@
+"""Sparse parsing: only the top-level definitions some check can look at reach libcst.
+
+libcst's parse is most of a cold audit, and most of a big file is definitions no check asks about
+(a spec about `load_state_dict` and `forward` has nothing to say about a module's forty helpers).
+Every check kind whose facts live inside definitions (`CheckKind.segment_relevant`) says whether a
+top-level `def` / `class` can hold one, from its text alone, the way the file pre-filter does for the
+whole file. The others are blanked out line by line before the parse (each line keeps its newline,
+so every line number and every kept byte's column is unchanged), and what is kept is closed under
+names: module-level statements are always kept, and so is any definition whose name (or whose
+local import's name) occurs in kept text, repeated until nothing is added, so a helper, a base
+class or a decorator a kept definition uses by name is still there to follow.
+
+A file is parsed whole when any of its checks is not local to definitions (flows, branches, the CLI
+surface), when CPython's parser refuses it (the syntax error is then libcst's to report, exactly
+as before) or when its lines end in `\\r`. `LEVERAUDIT_SPARSE=0`
+turns it off; reports are identical either way (tests/test_sparse.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+ENABLED = os.environ.get("LEVERAUDIT_SPARSE", "1") != "0"
+
+_WORD = re.compile(r"[^\W\d]\w*")
+_DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@dataclass
+class SparseSource:
+    text: str                 # the source with the unneeded definitions' lines emptied
+    body: list[ast.stmt]      # CPython's statements for what is kept (line anchors for evidence)
+    blanked: int              # definitions left out
+
+
+@dataclass
+class _Segment:
+    statement: ast.stmt
+    first: int                # 1-based, inclusive
+    last: int
+    text: str
+    owner: "_Segment | None" = None   # the class a method segment belongs to
+    triggers: set[str] = field(default_factory=set)   # a kept word among these keeps the segment
+    kept: bool = False
+    split: bool = False       # a kept class whose unneeded methods are blanked
+
+
+def _nested_statements(statement: ast.stmt):
+    """Every statement inside `statement` (imports are statements: expressions need no visit)."""
+    todo = [statement]
+    while todo:
+        current = todo.pop()
+        yield current
+        for name in ("body", "orelse", "finalbody"):
+            inner = getattr(current, name, None)
+            if isinstance(inner, list):
+                todo += inner
+        for handler in getattr(current, "handlers", ()):
+            todo += handler.body
+        for case in getattr(current, "cases", ()):
+            todo += case.body
+
+
+def _imports(statement: ast.stmt) -> dict[str, set[str]]:
+    """Names an `import` anywhere in `statement` binds, with what they stand for."""
+    bound: dict[str, set[str]] = {}
+    for node in _nested_statements(statement):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                bound.setdefault(local, set()).add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name != "*":
+                    bound.setdefault(alias.asname or alias.name, set()).add(f"{node.module or ''}.{alias.name}")
+    return bound
+
+
+# `self.name =` / `self.name: T =` (not `==`): a method that sets an attribute another method reads
+_SELF_ASSIGNED = re.compile(r"\bself\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
+
+
+def _first_line(statement: ast.stmt) -> int:
+    return min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
+
+
+def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool = False) -> SparseSource | None:
+    """The source with the top-level definitions `wanted` refuses (and nothing kept names) blanked,
+    and with `split_classes` the unneeded methods of a kept class too (`blanked` 0: nothing to leave
+    out); None when the file must be parsed whole without CPython's statements."""
+    if "\r" in text:
+        return None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None
+    lines = text.split("\n")
+
+    def segment(statement, owner=None) -> _Segment:
+        first, last = _first_line(statement), statement.end_lineno or statement.lineno
+        return _Segment(statement, first, last, "\n".join(lines[first - 1:last]), owner)
+
+    top = [segment(s) for s in tree.body if isinstance(s, _DEFINITION)]
+    if not top:
+        return SparseSource(text, tree.body, 0)
+    aliases: dict[str, set[str]] = {}
+    for statement in tree.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom, ast.If, ast.Try, ast.With)):
+            for local, targets in _imports(statement).items():
+                aliases.setdefault(local, set()).update(targets)
+    segments = list(top)
+    for item in top:
+        item.triggers = {item.statement.name}
+        if "import" in item.text:
+            bound = _imports(item.statement)
+            item.triggers |= bound.keys()
+            for local, targets in bound.items():
+                aliases.setdefault(local, set()).update(targets)
+    # what an aliased name stands for counts as written: `from torch import load as L; L(p)` is a
+    # `torch.load` call to a check, and `L(p)` alone does not say so (a plain `import torch` adds nothing)
+    renamed = {local: targets for local, targets in aliases.items() if targets != {local}}
+
+    def is_wanted(text: str) -> bool:
+        expanded = [t for local, targets in renamed.items() if local in text for t in targets]
+        return wanted(text if not expanded else text + "\n" + "\n".join(expanded))
+
+    # words are collected from kept text only: a blanked definition needs just its triggers
+    in_segment = bytearray(len(lines) + 1)
+    for item in top:
+        in_segment[item.first:item.last + 1] = b"\1" * (item.last - item.first + 1)
+    kept_words = set(_WORD.findall("\n".join(l for n, l in enumerate(lines, 1) if not in_segment[n])))
+    for item in top:
+        item.kept = is_wanted(item.text)
+        if not item.kept:
+            continue
+        methods = [s for s in item.statement.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))] \
+            if split_classes and isinstance(item.statement, ast.ClassDef) else []
+        header_end = _first_line(item.statement.body[0]) - 1 if methods else 0
+        if not methods or header_end < item.statement.lineno:
+            kept_words |= set(_WORD.findall(item.text))
+            continue
+        header = "\n".join(lines[item.first - 1:header_end])
+        parts = [segment(m, item) for m in methods]
+        for part in parts:
+            part.triggers = {part.statement.name} | set(_SELF_ASSIGNED.findall(part.text))
+            if "import" in part.text:
+                part.triggers |= _imports(part.statement).keys()
+            part.kept = is_wanted(header + "\n" + part.text)
+        if all(not p.kept for p in parts) and len(parts) == len(item.statement.body):
+            kept_words |= set(_WORD.findall(item.text))   # an emptied class body would not parse: keep it whole
+            continue
+        item.split = True
+        segments += parts
+        rest = bytearray(item.last - item.first + 1)
+        for part in parts:
+            if not part.kept:
+                rest[part.first - item.first:part.last - item.first + 1] = b"\1" * (part.last - part.first + 1)
+        own_lines = lines[item.first - 1:item.last]
+        kept_words |= set(_WORD.findall("\n".join(l for n, l in enumerate(own_lines) if not rest[n])))
+
+    changed = True
+    while changed:
+        changed = False
+        for item in segments:
+            if not item.kept and (item.owner is None or item.owner.kept) and not kept_words.isdisjoint(item.triggers):
+                item.kept = changed = True
+                kept_words |= set(_WORD.findall(item.text))
+    dropped = [item for item in segments if not item.kept]
+    if not dropped:   # parsed whole; CPython's statements still spare the evidence lines a second parse
+        return SparseSource(text, tree.body, 0)
+    for item in dropped:
+        lines[item.first - 1:item.last] = [""] * (item.last - item.first + 1)
+    gone = {id(item.statement) for item in dropped}
+    for item in top:
+        if item.split:
+            item.statement.body = [s for s in item.statement.body if id(s) not in gone]
+    return SparseSource("\n".join(lines), [s for s in tree.body if id(s) not in gone], len(dropped))

@@ -1,0 +1,315 @@
+"""Sparse parsing (extract/sparse.py): definitions no check can look at are left out of the parse,
+and nothing a report shows changes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import leveraudit.engine as engine
+from leveraudit.engine import run_audit
+from leveraudit.extract.module import ParsedModule, parse_module
+from leveraudit.extract.sparse import sparse_source
+from leveraudit.report import TEXT_RENDERERS
+from leveraudit.ruletest import load_variants, materialize
+from leveraudit.spec import load_spec
+from tests.conftest import REPO, V3
+
+HEAVY = REPO / "benchmarks" / "heavy" / "heavy.yaml"
+
+
+def _sparse(source: str, *words: str, split: bool = False):
+    return sparse_source(textwrap.dedent(source), lambda text: any(w in text for w in words), split)
+
+
+def _kept_names(result) -> list[str]:
+    names = []
+    for statement in result.body:
+        if hasattr(statement, "name"):
+            names.append(statement.name)
+            names += [f"{statement.name}.{s.name}" for s in getattr(statement, "body", []) if hasattr(s, "name")]
+    return names
+
+
+def test_left_out_lines_are_emptied_in_place_and_kept_lines_are_untouched():
+    source = textwrap.dedent('''\
+        import torch
+
+        def unrelated(a):
+            return a + 1
+
+        @decorator(
+            "multi-line arguments",
+        )
+        def target(model, path):
+            model.load_state_dict(torch.load(path))
+
+        VALUE = 3
+        ''')
+    result = sparse_source(source, lambda text: "load_state_dict" in text)
+    before, after = source.split("\n"), result.text.split("\n")
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        assert new in (old, "")
+    assert "def unrelated" not in result.text and "return a + 1" not in result.text
+    assert "@decorator(" in result.text and "VALUE = 3" in result.text
+    assert _kept_names(result) == ["target"] and result.blanked == 1
+
+
+def test_definitions_kept_code_names_are_kept_transitively():
+    result = _sparse('''\
+        def target():
+            return helper()
+
+        def helper():
+            return inner()
+
+        def inner():
+            return 1
+
+        def unused():
+            return inner()
+
+        class Base:
+            pass
+
+        class Model(Base):
+            def forward(self):
+                return target()
+        ''', "forward")
+    assert sorted(_kept_names(result)) == ["Base", "Model", "Model.forward", "helper", "inner", "target"]
+
+
+def test_an_import_inside_a_left_out_function_binds_a_name_kept_code_uses():
+    # libcst's alias table is module-wide: the import in `setup` decides what `L` stands for in `run`
+    result = _sparse('''\
+        def setup():
+            from torch import load as L
+
+        def run(path):
+            return L(path)
+
+        def other():
+            return 2
+        ''', "L(")
+    assert _kept_names(result) == ["setup", "run"]
+
+
+def test_an_aliased_name_counts_as_what_it_stands_for():
+    result = _sparse('''\
+        from torch import load as restore
+
+        def resume(path):
+            return restore(path)
+
+        def other(path):
+            return open(path)
+        ''', "torch.load")
+    assert _kept_names(result) == ["resume"]
+
+
+def test_a_kept_class_keeps_the_methods_its_kept_methods_use():
+    result = _sparse('''\
+        class Policy:
+            """Docstring."""
+
+            def __init__(self, config):
+                self.config = config
+                self.head = self.encoder.out
+
+            def build(self):
+                self.encoder: Encoder = make()
+
+            def _check(self, x):
+                return x
+
+            def forward(self, x):
+                return self._check(x)
+
+            def unrelated(self):
+                return self.other == 1
+        ''', "__init__", "forward", split=True)
+    assert _kept_names(result) == ["Policy", "Policy.__init__", "Policy.build", "Policy._check", "Policy.forward"]
+    assert "class Policy:" in result.text and '"""Docstring."""' in result.text
+    assert "def unrelated" not in result.text
+    module = parse_module("m.py", textwrap.dedent('''\
+        class Policy:
+            def __init__(self):
+                pass
+
+            def unrelated(self):
+                return 2
+        '''), lambda text: "__init__" in text, True)
+    assert isinstance(module, ParsedModule) and module.blanked == 1
+    assert module.lines(module.tree.body[0].body.body[0]) == (2, 3)
+
+
+def test_a_class_none_of_whose_methods_is_needed_is_kept_whole():
+    # its header matched (`Policy` is in the test); an emptied body would not parse
+    result = _sparse('''\
+        class Policy:
+            def a(self):
+                return 1
+
+            def b(self):
+                return 2
+
+        def unrelated():
+            return 3
+        ''', "Policy", split=True)
+    assert _kept_names(result) == ["Policy", "Policy.a", "Policy.b"]
+
+
+def test_methods_are_only_split_when_every_check_allows_it():
+    result = _sparse('''\
+        class Policy:
+            def a(self):
+                return 1
+
+            def wanted(self):
+                return 2
+        ''', "wanted")
+    assert result.blanked == 0 and result.text.endswith("return 2\n")   # the class is needed whole
+
+
+@pytest.mark.parametrize("source", [
+    "def f():\r\n    return 1\r\n\r\ndef g():\r\n    return 2\r\n",   # \r line ends: lines counted differently
+    "def f(:\n    return 1\n\ndef g():\n    return 2\n",             # a syntax error is libcst's to report
+])
+def test_files_that_are_parsed_whole(source):
+    assert sparse_source(source, lambda text: "def g" in text) is None
+
+
+def test_a_file_with_nothing_to_leave_out_is_parsed_whole_with_its_statements_reused():
+    result = sparse_source("X = 1\n\ndef g():\n    return X\n", lambda text: "def g" in text)
+    assert result.blanked == 0 and [type(s).__name__ for s in result.body] == ["Assign", "FunctionDef"]
+    module = parse_module("m.py", "X = 1\n\ndef g():\n    return X\n", lambda text: "def g" in text)
+    assert module.blanked == 0 and module.lines(module.tree.body[1]) == (3, 4)
+
+
+def test_a_definition_whose_start_is_misjudged_falls_back_to_the_whole_parse():
+    # the decorator's expression starts a line below its `@`: what is left does not parse, so the
+    # whole file is parsed instead, exactly as without sparse parsing
+    source = "@(\n    deco\n)\ndef unrelated():\n    pass\n\ndef wanted():\n    pass\n"
+    assert sparse_source(source, lambda text: "wanted" in text) is not None
+    module = parse_module("m.py", source, lambda text: "wanted" in text)
+    assert isinstance(module, ParsedModule) and module.blanked == 0 and module.text == source
+
+
+def test_limits_are_decided_on_the_whole_file():
+    source = "def wanted():\n    pass\n\ndef deep():\n    return " + "(" * 400 + ")" * 400 + "\n"
+    assert parse_module("m.py", source, lambda text: "wanted" in text).message.startswith("too deeply nested")
+
+
+# a tree of the shapes the closure exists for, audited with the heavy spec
+TRICKY = {
+    "pkg/aliases.py": '''\
+        from torch import load as read_checkpoint
+        import torch as T
+
+        def restore(model, path):
+            state = read_checkpoint(path)
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            _report(missing)
+
+        def _report(keys):
+            print("missing", keys)
+
+        def restore_plain(path):
+            return T.load(path, map_location="cpu")
+
+        def unrelated(x):
+            return x * 2
+        ''',
+    "pkg/models.py": '''\
+        import torch
+
+        class Encoder:
+            def __init__(self, config):
+                self.config = config
+
+        class Model(Encoder):
+            def __init__(self, config):
+                super().__init__(config)
+                self.width = self.config.hidden
+
+            def build(self):
+                self.ref = torch.nn.Linear(2, 2)
+
+            def sync(self):
+                self.ref.load_state_dict(self.model.state_dict())
+
+            def capture(self):
+                self.snapshot = self.model.state_dict()
+
+            def restore(self):
+                # a live copy, known only from the method that sets the attribute: not a checkpoint load
+                self.ref.load_state_dict(self.snapshot, strict=False)
+
+            def forward(self, x):
+                self._validate(x)
+                return x
+
+            def _validate(self, x):
+                if x is None:
+                    raise ValueError("x")
+
+            def summary(self):
+                return "model"
+
+        class Plain:
+            def forward(self, x):
+                return x + 1
+
+            def extra(self):
+                return 0
+
+        def unused():
+            return 1
+        ''',
+    "pkg/late_import.py": '''\
+        def setup():
+            from torch import load as L
+
+        def run(path):
+            return L(path)
+
+        def other():
+            return 2
+        ''',
+}
+
+
+def _report(spec, root: Path, sparse: bool, monkeypatch) -> tuple[str, int]:
+    monkeypatch.setattr(engine, "SPARSE_PARSE", sparse)
+    report, stats = run_audit(spec, root, jobs=1)
+    return TEXT_RENDERERS["json"](report, "en"), stats.left_out
+
+
+def _roots(tmp_path: Path) -> list[Path]:
+    roots = [REPO / "tests" / "fixtures" / "research_before", REPO / "tests" / "fixtures" / "research_after",
+             REPO / "tests" / "plans" / "hardening" / "gaps"]
+    variants = [v for path in sorted((REPO / "tests" / "corpus").glob("*.variants.yaml")) for v in load_variants(path)]
+    for index, variant in enumerate(variants[::6]):
+        roots.append(materialize(variant, tmp_path / str(index)))
+    tricky = tmp_path / "tricky"
+    for rel, source in TRICKY.items():
+        (tricky / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tricky / rel).write_text(textwrap.dedent(source), encoding="utf-8")
+    return roots + [tricky]
+
+
+@pytest.mark.parametrize("spec_path", [V3, HEAVY], ids=["v3", "heavy"])
+def test_reports_are_identical_with_sparse_parsing_off(spec_path, monkeypatch, tmp_path):
+    spec = load_spec(spec_path)
+    left_out = 0
+    for root in _roots(tmp_path):
+        sparse, blanked = _report(spec, root, True, monkeypatch)
+        whole, none = _report(spec, root, False, monkeypatch)
+        assert sparse == whole, root
+        assert none == 0
+        left_out += blanked
+    if spec_path == HEAVY:   # not vacuous: definitions were left out (v3's flows and branches need whole files)
+        assert left_out > 20
