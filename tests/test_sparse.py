@@ -11,6 +11,7 @@ import pytest
 import leveraudit.engine as engine
 from leveraudit.engine import run_audit
 from leveraudit.extract.module import ParsedModule, parse_module
+import leveraudit.extract.sparse as sparse
 from leveraudit.extract.sparse import sparse_source
 from leveraudit.report import TEXT_RENDERERS
 from leveraudit.ruletest import load_variants, materialize
@@ -18,6 +19,13 @@ from leveraudit.spec import load_spec
 from tests.conftest import REPO, V3
 
 HEAVY = REPO / "benchmarks" / "heavy" / "heavy.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _always_try(monkeypatch):
+    # the estimate that skips files with little to leave out is tested on its own (below); everywhere
+    # else every file takes the exact path, so the comparisons cover it as much as they can
+    monkeypatch.setattr(sparse, "WORTH_TRYING", 0.0)
 
 
 def _sparse(source: str, *words: str, split: bool = False):
@@ -171,7 +179,7 @@ def test_methods_are_only_split_when_every_check_allows_it():
             def wanted(self):
                 return 2
         ''', "wanted")
-    assert result.blanked == 0 and result.text.endswith("return 2\n")   # the class is needed whole
+    assert result is None   # the class is needed whole and nothing else is left to leave out
 
 
 @pytest.mark.parametrize("source", [
@@ -183,10 +191,24 @@ def test_files_that_are_parsed_whole(source):
 
 
 def test_a_file_with_nothing_to_leave_out_is_parsed_whole_with_its_statements_reused():
-    result = sparse_source("X = 1\n\ndef g():\n    return X\n", lambda text: "def g" in text)
-    assert result.blanked == 0 and [type(s).__name__ for s in result.body] == ["Assign", "FunctionDef"]
-    module = parse_module("m.py", "X = 1\n\ndef g():\n    return X\n", lambda text: "def g" in text)
-    assert module.blanked == 0 and module.lines(module.tree.body[1]) == (3, 4)
+    source = "X = 1\n\ndef helper():\n    return X\n\ndef g():\n    return helper()\n"
+    result = sparse_source(source, lambda text: "def g" in text)   # the closure keeps `helper`
+    assert result.blanked == 0 and [type(s).__name__ for s in result.body] == ["Assign", "FunctionDef", "FunctionDef"]
+    module = parse_module("m.py", source, lambda text: "def g" in text)
+    assert module.blanked == 0 and module._ast_statements is not None   # no second CPython parse for lines
+    assert module.text == source and module.lines(module.tree.body[2]) == (6, 7)
+
+
+def test_the_estimate_skips_files_with_little_to_leave_out(monkeypatch):
+    monkeypatch.setattr(sparse, "WORTH_TRYING", 0.25)
+    wanted = lambda text: "forward" in text   # noqa: E731
+    mostly_needed = "class A:\n    def forward(self):\n" + "        x = 1\n" * 20 + "\ndef other():\n    pass\n"
+    assert sparse_source(mostly_needed, wanted) is None           # 2 of 26 lines: not worth CPython's parse
+    assert sparse_source(mostly_needed, wanted, True) is None
+    mostly_not = "class A:\n    def forward(self):\n        pass\n\n    def other(self):\n" + "        x = 1\n" * 20
+    assert sparse_source(mostly_not, wanted) is None              # the class is needed whole
+    result = sparse_source(mostly_not, wanted, True)              # but most of it is a method no check needs
+    assert result.blanked == 1 and "x = 1" not in result.text
 
 
 def test_a_definition_whose_start_is_misjudged_falls_back_to_the_whole_parse():

@@ -12,7 +12,8 @@ class or a decorator a kept definition uses by name is still there to follow.
 
 A file is parsed whole when any of its checks is not local to definitions (flows, branches, the CLI
 surface), when CPython's parser refuses it (the syntax error is then libcst's to report, exactly
-as before) or when its lines end in `\\r`. `LEVERAUDIT_SPARSE=0`
+as before), when its lines end in `\\r`, or when a cheap estimate says too little would be left out
+to pay for CPython's parse of it. `LEVERAUDIT_SPARSE=0`
 turns it off; reports are identical either way (tests/test_sparse.py).
 """
 
@@ -88,11 +89,43 @@ def _first_line(statement: ast.stmt) -> int:
     return min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
 
 
+_TOP_DEFINITION = re.compile(r"^(?:def |async def |class )", re.M)
+_INDENTED_DEFINITION = re.compile(r"^([ \t]+)(?:def |async def )", re.M)
+
+# CPython's parse costs about a sixth of libcst's: below this share of lines to leave out it does not pay
+WORTH_TRYING = 0.25
+
+
+def _worth_trying(text: str, wanted: Callable[[str], bool], split_classes: bool) -> bool:
+    """A cheap estimate, from column-0 and indented `def` / `class` lines alone, of whether enough of
+    the file would be left out to pay for CPython's parse; it only decides whether to try (what is
+    left out is decided on CPython's statements), so a wrong guess costs time, never a fact."""
+    starts = [m.start() for m in _TOP_DEFINITION.finditer(text)]
+    if not starts:
+        return False
+    unwanted = 0
+    for begin, end in zip(starts, starts[1:] + [len(text)]):
+        chunk = text[begin:end]
+        if not wanted(chunk):
+            unwanted += chunk.count("\n")
+        elif split_classes and chunk.startswith("class "):
+            methods = list(_INDENTED_DEFINITION.finditer(chunk))
+            if not methods:
+                continue
+            indent = methods[0].group(1)
+            bounds = [m.start() for m in methods if m.group(1) == indent] + [len(chunk)]
+            header = chunk[:bounds[0]]
+            for first, last in zip(bounds, bounds[1:]):
+                if not wanted(header + chunk[first:last]):
+                    unwanted += chunk.count("\n", first, last)
+    return unwanted >= WORTH_TRYING * text.count("\n") and unwanted > 0
+
+
 def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool = False) -> SparseSource | None:
     """The source with the top-level definitions `wanted` refuses (and nothing kept names) blanked,
     and with `split_classes` the unneeded methods of a kept class too (`blanked` 0: nothing to leave
     out); None when the file must be parsed whole without CPython's statements."""
-    if "\r" in text:
+    if "\r" in text or not _worth_trying(text, wanted, split_classes):
         return None
     try:
         tree = ast.parse(text)
