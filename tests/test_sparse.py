@@ -3,6 +3,7 @@ and nothing a report shows changes."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -335,3 +336,44 @@ def test_reports_are_identical_with_sparse_parsing_off(spec_path, monkeypatch, t
         left_out += blanked
     if spec_path == HEAVY:   # not vacuous: definitions were left out (v3's flows and branches need whole files)
         assert left_out > 20
+
+
+def test_a_pattern_that_matches_a_class_keeps_its_lines(monkeypatch, tmp_path):
+    # the match is the whole class: leaving out its methods would move the evidence's end line. Two
+    # defences, each enough alone: a class pattern splits no class (PatternKind.splits_classes), and a
+    # method is tested with its class's header, which holds the pattern's words
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(textwrap.dedent('''\
+        version: 1
+        title: class pattern
+        lang: en
+        items:
+          - id: C1
+            title: policies derive from Base
+            priority: low
+            checks:
+              - kind: pattern
+                id: C1/policy
+                pattern: "class $C(Base): ..."
+        '''), encoding="utf-8")
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "policy.py").write_text(textwrap.dedent('''\
+        class Policy(Base):
+            kind = "policy"
+
+            def forward(self):
+                return 1
+
+            def other(self):
+                return 2
+
+        def unrelated():
+            return 3
+        '''), encoding="utf-8")
+    spec = load_spec(spec_path)
+    sparse_report, left_out = _report(spec, root, True, monkeypatch)
+    whole, _ = _report(spec, root, False, monkeypatch)
+    assert sparse_report == whole and left_out == 1   # `unrelated` goes, the class stays whole
+    evidence = json.loads(whole)["items"][0]["checks"][0]["evidence"]
+    assert [(e["line"], e["end_line"]) for e in evidence] == [(1, 8)] and "def other" in evidence[0]["code"]
