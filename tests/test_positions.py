@@ -43,6 +43,15 @@ TRICKY = textwrap.dedent('''\
                 print("done")
             while False:
                 break
+            if (epochs and
+                    lr):
+                pass
+            for item in (1,
+                         2):
+                pass
+            with (open(a) as f,
+                  open(b) as g):
+                pass
             try:
                 x = [i for i in range(3)
                      if i]

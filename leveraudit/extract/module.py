@@ -180,13 +180,21 @@ _COMPOUND = {cst.If: ast.If, cst.For: (ast.For, ast.AsyncFor), cst.While: ast.Wh
 
 
 def _inside_body(module: "ParsedModule", node: cst.CSTNode, statement) -> bool:
-    body = statement.body
+    """Whether `node` lies in the statement's body or `else` part rather than its header."""
+    body, orelse = statement.body, getattr(statement, "orelse", None)
     current = node
     while current is not None and current is not statement:
-        if current is body:
+        if current is body or current is orelse:
             return True
         current = module.parents.get(id(current))
     return False
+
+
+# compound statements whose header can be generated alone: (the parts dropped with the body)
+_HEADERS: dict[type, dict[str, Any]] = {
+    cst.FunctionDef: {}, cst.ClassDef: {}, cst.With: {},
+    cst.If: {"orelse": None}, cst.For: {"orelse": None}, cst.While: {"orelse": None},
+}
 
 
 def _pair_body(suite, nodes: list, anchors: dict[int, int], one_line: set[int]) -> None:
@@ -269,7 +277,7 @@ class ParsedModule:
         self._words: dict[int, frozenset[str]] = {}
         self._type_orders: dict[type, list[int]] = {}   # type -> the pre-order positions of its nodes
         self._one_line: set[int] = set()             # simple statements on one line: no codegen for lines
-        self._headers: dict[int, cst.CSTNode] = {}   # id(def) -> the def without its body
+        self._headers: dict[int, cst.CSTNode] = {}   # id(compound statement) -> it without its body
         self._qualnames: dict[int, str] = {}
         self._models: dict[int, Any] = {}
         self.analysis_cache: dict[str, Any] = {}  # per-file memo of the analysis layer (class indexes, ...)
@@ -436,12 +444,15 @@ class ParsedModule:
                 and isinstance(node.body, cst.IndentedBlock) and node.body.body:
             # libcst ends a def where its last statement ends: no need to generate the whole body
             return anchors[id(node)], self.lines(node.body.body[-1])[1]
-        if type(statement) in (cst.FunctionDef, cst.ClassDef) and node is not statement \
+        dropped = _HEADERS.get(type(statement))
+        if dropped is not None and node is not statement and isinstance(statement.body, cst.IndentedBlock) \
                 and not _inside_body(self, node, statement):
-            # a parameter, a decorator, a base: generate the header alone (the same child nodes, no body)
+            # a parameter, a decorator, a base, an `if` test, a loop's iterable: generate the header alone
+            # (the same child nodes, no body), not a body that may be the whole function
             header = self._headers.get(id(statement))
             if header is None:   # kept with the module: positions are keyed by the copy's id
-                header = self._headers[id(statement)] = statement.with_changes(body=cst.IndentedBlock(body=[]))
+                header = self._headers[id(statement)] = statement.with_changes(
+                    body=cst.IndentedBlock(body=[]), **dropped)
             return self._lines_from(header, node, anchors[id(statement)])
         return self._lines_from(statement, node, anchors[id(statement)])
 
