@@ -52,6 +52,18 @@ TRICKY = textwrap.dedent('''\
             with (open(a) as f,
                   open(b) as g):
                 pass
+            if epochs:
+                pass
+                # a comment closing the if's block
+            elif lr:
+                x = 2
+            else:
+                if x:
+                    y = (1,
+                         2)
+            for item in items:
+                z = 1
+                # a comment closing the loop
             try:
                 x = [i for i in range(3)
                      if i]

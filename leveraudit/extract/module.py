@@ -190,6 +190,18 @@ def _inside_body(module: "ParsedModule", node: cst.CSTNode, statement) -> bool:
     return False
 
 
+def _last_block(statement) -> cst.IndentedBlock | None:
+    """The indented block a compound statement ends with (its `else`, the last `elif`'s), or None when
+    some part of it is not an indented block with statements."""
+    while True:
+        orelse = getattr(statement, "orelse", None)
+        if isinstance(orelse, cst.If):
+            statement = orelse
+            continue
+        block = orelse.body if isinstance(orelse, cst.Else) else statement.body
+        return block if isinstance(block, cst.IndentedBlock) and block.body else None
+
+
 # compound statements whose header can be generated alone: (the parts dropped with the body)
 _HEADERS: dict[type, dict[str, Any]] = {
     cst.FunctionDef: {}, cst.ClassDef: {}, cst.With: {},
@@ -440,10 +452,11 @@ class ParsedModule:
             return self._lines_from(self.tree, node, 1)
         if id(statement) in self._one_line:   # everything in a one-line statement is on that line
             return anchors[id(statement)], anchors[id(statement)]
-        if statement is node and type(node) in (cst.FunctionDef, cst.ClassDef) \
-                and isinstance(node.body, cst.IndentedBlock) and node.body.body:
-            # libcst ends a def where its last statement ends: no need to generate the whole body
-            return anchors[id(node)], self.lines(node.body.body[-1])[1]
+        if statement is node and type(node) in _HEADERS:
+            last = _last_block(node)
+            if last is not None:
+                # libcst ends a compound statement where its last statement ends: no need to generate it
+                return anchors[id(node)], self.lines(last.body[-1])[1]
         dropped = _HEADERS.get(type(statement))
         if dropped is not None and node is not statement and isinstance(statement.body, cst.IndentedBlock) \
                 and not _inside_body(self, node, statement):
