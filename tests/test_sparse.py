@@ -377,3 +377,20 @@ def test_a_pattern_that_matches_a_class_keeps_its_lines(monkeypatch, tmp_path):
     assert sparse_report == whole and left_out == 1   # `unrelated` goes, the class stays whole
     evidence = json.loads(whole)["items"][0]["checks"][0]["evidence"]
     assert [(e["line"], e["end_line"]) for e in evidence] == [(1, 8)] and "def other" in evidence[0]["code"]
+
+
+def test_an_alias_is_expanded_however_many_there_are():
+    # beyond 32 renamed imports the expansion reads the text's words instead of testing each alias
+    imports = "".join(f"from pkg import name{i} as alias{i}\n" for i in range(40))
+    source = imports + "\ndef uses(p):\n    return alias39(p)\n\ndef other(p):\n    return p\n"
+    result = sparse_source(source, lambda text: "pkg.name39" in text)
+    assert _kept_names(result) == ["uses"]
+
+
+def test_a_class_with_a_huge_header_is_kept_whole():
+    # the header is repeated into each method's test, so beyond MAX_HEADER the class is not split
+    decorator = "@register(" + ", ".join(f"k{i}={i}" for i in range(1000)) + ")\n"
+    source = decorator + "class Policy:\n    def forward(self):\n        return 1\n\n    def other(self):\n        return 2\n" \
+        "\ndef unrelated():\n    return 3\n"
+    result = sparse_source(source, lambda text: "forward" in text, True)
+    assert _kept_names(result) == ["Policy", "Policy.forward", "Policy.other"]

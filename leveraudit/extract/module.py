@@ -274,7 +274,7 @@ class ParsedModule:
         self.rel = rel
         self.text = text   # what was parsed: with sparse parsing, unneeded definitions' lines are empty
         self.tree = tree
-        self.blanked = blanked   # top-level definitions sparse parsing left out
+        self.blanked = blanked   # definitions (top-level, or methods of a kept class) sparse parsing left out
         self._ast_statements = statements   # CPython's statements for `text`, when already parsed
         self.parents: dict[int, cst.CSTNode] = {}
         # libcst's `node.children` re-visits the subtree on every access; index it once instead

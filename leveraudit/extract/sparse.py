@@ -44,7 +44,6 @@ class _Segment:
     first: int                # 1-based, inclusive
     last: int
     text: str
-    owner: "_Segment | None" = None   # the class a method segment belongs to
     triggers: set[str] = field(default_factory=set)   # a kept word among these keeps the segment
     kept: bool = False
     split: bool = False       # a kept class whose unneeded methods are blanked
@@ -92,6 +91,9 @@ def _first_line(statement: ast.stmt) -> int:
 _TOP_DEFINITION = re.compile(r"^(?:def |async def |class )", re.M)
 _INDENTED_DEFINITION = re.compile(r"^([ \t]+)(?:def |async def )", re.M)
 
+# characters of a class's header (decorators, bases) repeated into each of its methods' tests
+MAX_HEADER = 4096
+
 # CPython's parse costs about a sixth of libcst's: below this share of lines to leave out it does not pay
 WORTH_TRYING = 0.25
 
@@ -114,7 +116,7 @@ def _worth_trying(text: str, wanted: Callable[[str], bool], split_classes: bool)
                 continue
             indent = methods[0].group(1)
             bounds = [m.start() for m in methods if m.group(1) == indent] + [len(chunk)]
-            header = chunk[:bounds[0]]
+            header = chunk[:chunk.find("\n") + 1]   # the `class` line: what a method's test needs of it
             for first, last in zip(bounds, bounds[1:]):
                 if not wanted(header + chunk[first:last]):
                     unwanted += chunk.count("\n", first, last)
@@ -133,16 +135,16 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
         return None
     lines = text.split("\n")
 
-    def segment(statement, owner=None) -> _Segment:
+    def segment(statement) -> _Segment:
         first, last = _first_line(statement), statement.end_lineno or statement.lineno
-        return _Segment(statement, first, last, "\n".join(lines[first - 1:last]), owner)
+        return _Segment(statement, first, last, "\n".join(lines[first - 1:last]))
 
     top = [segment(s) for s in tree.body if isinstance(s, _DEFINITION)]
     if not top:
         return SparseSource(text, tree.body, 0)
     aliases: dict[str, set[str]] = {}
     for statement in tree.body:
-        if isinstance(statement, (ast.Import, ast.ImportFrom, ast.If, ast.Try, ast.With)):
+        if not isinstance(statement, _DEFINITION):   # module-level imports, also under `if`, `try`, loops
             for local, targets in _imports(statement).items():
                 aliases.setdefault(local, set()).update(targets)
     segments = list(top)
@@ -158,7 +160,10 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
     renamed = {local: targets for local, targets in aliases.items() if targets != {local}}
 
     def is_wanted(text: str) -> bool:
-        expanded = [t for local, targets in renamed.items() if local in text for t in targets]
+        if len(renamed) <= 32:   # a substring test per alias is cheaper than the text's words
+            expanded = [t for local, targets in renamed.items() if local in text for t in targets]
+        else:                    # many aliases: linear in the text, whatever their number
+            expanded = [t for local in set(_WORD.findall(text)) & renamed.keys() for t in renamed[local]]
         return wanted(text if not expanded else text + "\n" + "\n".join(expanded))
 
     # words are collected from kept text only: a blanked definition needs just its triggers
@@ -177,7 +182,10 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             kept_words |= set(_WORD.findall(item.text))
             continue
         header = "\n".join(lines[item.first - 1:header_end])
-        parts = [segment(m, item) for m in methods]
+        if len(header) > MAX_HEADER:   # each method is tested with it: a huge decorator keeps the class whole
+            kept_words |= set(_WORD.findall(item.text))
+            continue
+        parts = [segment(m) for m in methods]
         for part in parts:
             part.triggers = {part.statement.name} | set(_SELF_ASSIGNED.findall(part.text))
             if "import" in part.text:
@@ -195,13 +203,21 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
         own_lines = lines[item.first - 1:item.last]
         kept_words |= set(_WORD.findall("\n".join(l for n, l in enumerate(own_lines) if not rest[n])))
 
-    changed = True
-    while changed:
-        changed = False
-        for item in segments:
-            if not item.kept and (item.owner is None or item.owner.kept) and not kept_words.isdisjoint(item.triggers):
-                item.kept = changed = True
-                kept_words |= set(_WORD.findall(item.text))
+    # the closure, as a worklist over trigger words: linear however long a chain of helpers is (a
+    # method is only a candidate in a kept class, so a kept word always applies)
+    waiting: dict[str, list[_Segment]] = {}
+    for item in segments:
+        if not item.kept:
+            for trigger in item.triggers:
+                waiting.setdefault(trigger, []).append(item)
+    todo = [word for word in waiting if word in kept_words]
+    while todo:
+        for item in waiting.pop(todo.pop(), ()):
+            if not item.kept:
+                item.kept = True
+                new = set(_WORD.findall(item.text)) - kept_words
+                kept_words |= new
+                todo += [word for word in new if word in waiting]
     dropped = [item for item in segments if not item.kept]
     if not dropped:   # parsed whole; CPython's statements still spare the evidence lines a second parse
         return SparseSource(text, tree.body, 0)
