@@ -32,6 +32,12 @@ from leveraudit.suppress import SUPPRESSED, apply_suppressions, find_suppression
 from leveraudit.surface import CLI_MARKERS, Surface
 
 _CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
+# A definition the CLI extraction can take an option from (extract/cli.py) says one of these: every
+# option it reports comes from a call or decorator inside one function (`add_argument`, `set_defaults`,
+# typer's `Option` / `Argument`, click's `option`), tied to its parser by names in that same function
+# (groups, sub-parsers, `parse_args` and the reassignments after it); defaults follow module-level
+# constants only, and module-level code is never left out. An aliased import counts as its target.
+CLI_SEGMENT = re.compile(r"add_argument|set_defaults|Option|Argument|option")
 
 
 @dataclass
@@ -96,14 +102,18 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
 
 
 def _segment_test(checks: list[tuple[str, object]], cli: bool):
-    """The test sparse parsing keeps a definition by (any check may hold a fact in it) and whether a
-    kept class's methods are tested one by one; (None, False) when the file must be parsed whole: a
-    check, or the CLI extraction, reads the whole module."""
-    if not SPARSE_PARSE or cli:
+    """The test sparse parsing keeps a definition by (any check may hold a fact in it, or the CLI
+    extraction an option) and whether a kept class's methods are tested one by one; (None, False)
+    when the file must be parsed whole: a check reads the whole module."""
+    if not SPARSE_PARSE:
         return None, False
     kinds = [(KINDS[check.kind], check) for _, check in checks]
     if any(kind.segment_relevant(check, "") is None for kind, check in kinds):
         return None, False
+    if cli:   # the CLI extraction splits classes: an option's program is its function's qualified name
+        return (lambda text: CLI_SEGMENT.search(text) is not None
+                or any(kind.segment_relevant(check, text) for kind, check in kinds),
+                all(kind.splits_classes(check) for kind, check in kinds))
     return (lambda text: any(kind.segment_relevant(check, text) for kind, check in kinds),
             all(kind.splits_classes(check) for kind, check in kinds))
 

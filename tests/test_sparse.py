@@ -394,3 +394,78 @@ def test_a_class_with_a_huge_header_is_kept_whole():
         "\ndef unrelated():\n    return 3\n"
     result = sparse_source(source, lambda text: "forward" in text, True)
     assert _kept_names(result) == ["Policy", "Policy.forward", "Policy.other"]
+
+
+# every shape the CLI extraction reads, beside definitions it has nothing to take from
+CLI_SHAPES = '''\
+    import argparse
+    import click
+    import typer
+    from click import option as opt
+    from typer import Option as TyperOption
+    from typing import Annotated
+
+    DEFAULT_LR = 3e-4
+    app = typer.Typer()
+
+    def add_model_args(parser):
+        group = parser.add_argument_group("model")
+        group.add_argument("--hidden", type=int, default=DEFAULT_LR)
+
+    def helper_without_flags(values):
+        return [v * 2 for v in values]
+
+    def build():
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--lr", type=float, default="0.1")
+        sub = parser.add_subparsers()
+        train = sub.add_parser("train")
+        train.add_argument("--epochs", type=int, default=3, dest="n_epochs")
+        parser.set_defaults(lr=0.5)
+        args = parser.parse_args()
+        if args.lr is None:
+            args.lr = 0.2
+        args.hidden = args.hidden or 8
+        return args
+
+    def elsewhere(parser):
+        parser.set_defaults(batch=16)
+
+    class Commands:
+        def unrelated(self):
+            return helper_without_flags([1])
+
+        def parse(self, parser):
+            parser.add_argument("--beta", action="store_false")
+
+    @app.command("fit")
+    def fit(steps: Annotated[int, TyperOption("--steps")] = 10, name: str = typer.Argument("x")):
+        pass
+
+    @app.command()
+    def show(path: str = typer.Argument("model.pt")):
+        pass
+
+    @click.command()
+    @opt("--seed", default=1)
+    @click.option("--fast/--slow", default=False)
+    def run(seed, fast):
+        pass
+
+    def plain_tail(x):
+        return x + 1
+    '''
+
+
+def test_the_cli_extraction_reads_the_same_options_from_a_sparse_parse():
+    from leveraudit.extract.cli import extract_cli
+
+    source = textwrap.dedent(CLI_SHAPES)
+    wanted, split = engine._segment_test([], cli=True)
+    sparse_module = parse_module("cli.py", source, wanted, split)
+    whole = parse_module("cli.py", source)
+    assert sparse_module.blanked == 3   # helper_without_flags, Commands.unrelated, plain_tail
+    options = [o.to_json() for o in extract_cli(sparse_module)]
+    assert options == [o.to_json() for o in extract_cli(whole)]
+    assert {o["dest"] for o in options} >= {"hidden", "lr", "n_epochs", "batch", "beta", "steps", "name", "seed",
+                                            "fast", "path"}

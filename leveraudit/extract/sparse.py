@@ -10,10 +10,10 @@ names: module-level statements are always kept, and so is any definition whose n
 local import's name) occurs in kept text, repeated until nothing is added, so a helper, a base
 class or a decorator a kept definition uses by name is still there to follow.
 
-A file is parsed whole when any of its checks is not local to definitions (flows, branches, the CLI
-surface), when CPython's parser refuses it (the syntax error is then libcst's to report, exactly
-as before), when its lines end in `\\r`, or when a cheap estimate says too little would be left out
-to pay for CPython's parse of it. `LEVERAUDIT_SPARSE=0`
+A file is parsed whole when any of its checks is not local to definitions (flows, branches), when
+CPython's parser refuses it (the syntax error is then libcst's to report, exactly as before), when its lines end in `\\r`, or when a cheap estimate says too little would be left out
+to pay for CPython's parse of it. The CLI extraction is local too: a definition that cannot hold an
+option (engine.CLI_SEGMENT) is left out like any other. `LEVERAUDIT_SPARSE=0`
 turns it off; reports are identical either way (tests/test_sparse.py).
 """
 
