@@ -22,7 +22,7 @@ from leveraudit.cache import FactCache, analysis_version
 from leveraudit.checks import KINDS
 from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
 from leveraudit.checks.surface_kinds import SurfaceKind
-from leveraudit.extract.cli import CliOption, extract_cli
+from leveraudit.extract.cli import CliOption, extract_cli, may_hold_options
 from leveraudit.extract.discover import FileRef, GlobSet, Skipped, discover, read_raw_text, read_source
 from leveraudit.extract.module import ParseFailure, code_text, parse_module
 from leveraudit.extract.pattern import PatternError
@@ -32,12 +32,6 @@ from leveraudit.suppress import SUPPRESSED, apply_suppressions, find_suppression
 from leveraudit.surface import CLI_MARKERS, Surface
 
 _CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
-# A definition the CLI extraction can take an option from (extract/cli.py) says one of these: every
-# option it reports comes from a call or decorator inside one function (`add_argument`, `set_defaults`,
-# typer's `Option` / `Argument`, click's `option`), tied to its parser by names in that same function
-# (groups, sub-parsers, `parse_args` and the reassignments after it); defaults follow module-level
-# constants only, and module-level code is never left out. An aliased import counts as its target.
-CLI_SEGMENT = re.compile(r"add_argument|set_defaults|Option|Argument|option")
 
 
 @dataclass
@@ -111,7 +105,7 @@ def _segment_test(checks: list[tuple[str, object]], cli: bool):
     if any(kind.segment_relevant(check, "") is None for kind, check in kinds):
         return None, False
     if cli:   # the CLI extraction splits classes: an option's program is its function's qualified name
-        return (lambda text: CLI_SEGMENT.search(text) is not None
+        return (lambda text: may_hold_options(text)
                 or any(kind.segment_relevant(check, text) for kind, check in kinds),
                 all(kind.splits_classes(check) for kind, check in kinds))
     return (lambda text: any(kind.segment_relevant(check, text) for kind, check in kinds),
@@ -423,11 +417,11 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
             if check_id in output.get("check_errors", {}):
                 check_errors[check_id].append(output["check_errors"][check_id])
         cli.extend(CliOption.from_json(o) for o in output.get("cli", []))
-    context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)), surface=Surface(root, spec.exclude, programs))
+    context = Context(cli=sorted(cli, key=lambda o: (o.path, o.line, o.dest)), surface=Surface(root, spec.exclude, programs, cache_dir))
 
     scope = None
     if spec.programs:
-        scope = compute_scope(spec.programs, discovery.files)
+        scope = compute_scope(spec.programs, discovery.files, cache_dir)
         for name, globs in sorted(scope.unmatched.items()):
             if not scope.entries.get(name):
                 diagnostics.append(Diagnostic(path="", line=0, column=0, kind="program",

@@ -8,12 +8,13 @@ config needs them.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomllib
 
-from leveraudit.extract.cli import CliOption, extract_cli
+from leveraudit.extract.cli import CliOption, extract_cli, may_hold_options
 from leveraudit.extract.discover import Skipped, SourceFile, discover, read_source
 from leveraudit.extract.invocations import Invocation, markdown_parts, shell_invocations
 from leveraudit.extract.module import ParseFailure, parse_module
@@ -65,13 +66,21 @@ def _ref(root: Path, path: Path):
 
 
 class Surface:
-    def __init__(self, root: Path, exclude: list[str], program_files: list[str] | None = None) -> None:
+    def __init__(self, root: Path, exclude: list[str], program_files: list[str] | None = None,
+                 cache_dir: Path | None = None) -> None:
+        from leveraudit.cache import FactCache
+        from leveraudit.extract.sparse import ENABLED as SPARSE
+
         self.root = root
         self.exclude = exclude
         self.program_files = program_files  # known candidates (files with CLI markers), if the caller has them
         self._texts: dict[tuple, list[SourceFile]] = {}
         self._options: dict[str, list[CliOption]] = {}
+        self._markdown: dict[str, tuple[list, list]] = {}
         self.scripts = self._console_scripts()
+        # a program's options by (path, content): a warm audit parses none of the programs it resolves
+        self._sparse = SPARSE
+        self._cache = FactCache(cache_dir, "cli-surface" + ("+sparse" if SPARSE else ""))
 
     # -- files ---------------------------------------------------------------------------------
     def files(self, globs: list[str]) -> list[SourceFile]:
@@ -93,15 +102,44 @@ class Surface:
         return self._texts[key]
 
     def options_in(self, rel: str) -> list[CliOption]:
+        """The CLI options a file of the tree defines; none for a path outside the tree, a link, or
+        anything that is not a readable regular file (read as discovery reads files)."""
         if rel not in self._options:
-            path = self.root / rel
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                text = ""
-            module = parse_module(rel, text) if any(m in text for m in CLI_MARKERS) else None
-            self._options[rel] = [] if module is None or isinstance(module, ParseFailure) else extract_cli(module)
+            self._options[rel] = self._read_options(rel)
         return self._options[rel]
+
+    def _read_options(self, rel: str) -> list[CliOption]:
+        if self._inside_root(rel) != rel:
+            return []
+        path = self.root / rel
+        try:
+            source = read_source(_ref(self.root, path))
+        except OSError:
+            return []
+        if isinstance(source, Skipped) or not any(m in source.text for m in CLI_MARKERS):
+            return []
+        key = hashlib.sha256(f"{rel}\0{source.digest}".encode()).hexdigest()
+        cached = self._cache.get(key)
+        if cached is not None:
+            return [CliOption.from_json(o) for o in cached["cli"]]
+        module = parse_module(rel, source.text, may_hold_options, True) if self._sparse else \
+            parse_module(rel, source.text)
+        options = [] if isinstance(module, ParseFailure) else extract_cli(module)
+        self._cache.put(key, {"cli": [o.to_json() for o in options]})
+        return options
+
+    def markdown_parts(self, source: SourceFile) -> tuple[list[tuple[int, str]], list[tuple[str, int]]]:
+        """`markdown_parts` of a document, cached by its content (Markdown parsing is pure Python)."""
+        key = hashlib.sha256(f"markdown\0{source.digest}".encode()).hexdigest()
+        if key not in self._markdown:
+            cached = self._cache.get(key)
+            if cached is not None:
+                parts = ([tuple(b) for b in cached["blocks"]], [tuple(s) for s in cached["spans"]])
+            else:
+                parts = markdown_parts(source.text)
+                self._cache.put(key, {"blocks": parts[0], "spans": parts[1]})
+            self._markdown[key] = parts
+        return self._markdown[key]
 
     def all_programs(self) -> list[Program]:
         programs = []
@@ -119,7 +157,7 @@ class Surface:
         for source in self.files(scripts):
             found += shell_invocations(source.rel, source.text, names)
         for source in self.files(docs):
-            blocks, _ = markdown_parts(source.text)
+            blocks, _ = self.markdown_parts(source)
             for first_line, block in blocks:
                 found += shell_invocations(source.rel, block, names, first_line)
         return found
@@ -160,8 +198,9 @@ class Surface:
     def _module_program(self, module: str, label: str) -> Program | None:
         base = module.replace(".", "/")
         for candidate in (f"{base}.py", f"{base}/__main__.py", f"{base}/__init__.py"):
-            if (self.root / candidate).is_file():
-                return Program(label, candidate, self.options_in(candidate))
+            inside = self._inside_root(candidate)   # `python -m ..etc.x` names no file of the tree
+            if inside is not None and (self.root / inside).is_file():
+                return Program(label, inside, self.options_in(inside))
         return None
 
     def _console_scripts(self) -> dict[str, str]:

@@ -127,3 +127,68 @@ def test_invocations_of_files_outside_the_tree_are_not_read(tmp_path):
     invocations = surface.invocations(["**/*.sh"], [])
     assert len(invocations) == 2
     assert [surface.resolve(i) for i in invocations] == [None, None]
+
+
+def test_module_invocations_never_read_outside_the_tree_nor_through_links(tmp_path):
+    from leveraudit.surface import Surface
+
+    outside = tmp_path / "outside.py"
+    outside.write_text("import argparse\np = argparse.ArgumentParser()\np.add_argument('--secret')\n")
+    root = tmp_path / "tree"
+    (root / "scripts").mkdir(parents=True)
+    (root / "pkg").mkdir()
+    (root / "pkg" / "linked.py").symlink_to(outside)
+    dotted = ".." + ".".join(outside.with_suffix("").parts[1:])   # `python -m ..tmp.x.outside`: //tmp/x/outside.py
+    (root / "scripts" / "run.sh").write_text(f"python -m {dotted} --secret 1\npython -m pkg.linked --secret 2\n")
+    surface = Surface(root, [], [])
+    invocations = surface.invocations(["**/*.sh"], [])
+    assert [i.target for i in invocations] == [dotted, "pkg.linked"]
+    assert [surface.resolve(i) for i in invocations] == [None, None]
+    assert surface.options_in("pkg/linked.py") == []
+
+
+def test_a_programs_options_are_cached_by_its_content(tmp_path, monkeypatch):
+    import leveraudit.surface as surface_module
+    from leveraudit.surface import Surface
+
+    parses = []
+    real_parse = surface_module.parse_module
+    monkeypatch.setattr(surface_module, "parse_module", lambda *a, **k: parses.append(a[0]) or real_parse(*a, **k))
+    root = tmp_path / "tree"
+    (root / "pkg").mkdir(parents=True)
+    program = root / "pkg" / "train.py"
+    program.write_text("import argparse\np = argparse.ArgumentParser()\np.add_argument('--lr', default=0.1)\n")
+    cache = tmp_path / "cache"
+
+    def options():
+        return [(o.dest, o.default) for o in Surface(root, [], [], cache).options_in("pkg/train.py")]
+
+    assert options() == [("lr", 0.1)] and parses == ["pkg/train.py"]
+    assert options() == [("lr", 0.1)] and len(parses) == 1        # a new audit: from the cache
+    program.write_text(program.read_text().replace("0.1", "0.2"))
+    assert options() == [("lr", 0.2)] and len(parses) == 2        # changed content is parsed again
+    assert [(o.dest, o.default) for o in Surface(root, [], []).options_in("pkg/train.py")] == [("lr", 0.2)]
+
+
+def test_a_documents_markdown_is_parsed_once_per_content(tmp_path, monkeypatch):
+    import leveraudit.surface as surface_module
+    from leveraudit.surface import Surface
+
+    parsed = []
+    real = surface_module.markdown_parts
+    monkeypatch.setattr(surface_module, "markdown_parts", lambda text: parsed.append(text) or real(text))
+    root = tmp_path / "tree"
+    root.mkdir()
+    readme = root / "README.md"
+    readme.write_text("Run `--lr 1`:\n\n```bash\npython -m pkg.train --lr 2\n```\n")
+
+    def parts():
+        surface = Surface(root, [], [], tmp_path / "cache")
+        source = surface.files(["README.md"])[0]
+        return surface.markdown_parts(source), surface.markdown_parts(source)
+
+    first, again = parts()
+    assert first == again == ([(4, "python -m pkg.train --lr 2")], [("--lr 1", 1)]) and len(parsed) == 1
+    assert parts()[0] == first and len(parsed) == 1            # a new audit: from the cache, tuples again
+    readme.write_text(readme.read_text().replace("--lr 2", "--lr 3"))
+    assert parts()[0][0] == [(4, "python -m pkg.train --lr 3")] and len(parsed) == 2

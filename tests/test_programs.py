@@ -41,6 +41,28 @@ def test_closure_follows_absolute_relative_aliased_local_and_package_imports(tmp
                                       "pkg/models/__init__.py", "pkg/models/model.py", "pkg/lazy.py"}
 
 
+def test_each_files_imports_are_cached_by_content(tmp_path, monkeypatch):
+    import leveraudit.analysis.programs as programs
+
+    parsed = []
+    real = programs._imports
+    monkeypatch.setattr(programs, "_imports", lambda text: parsed.append(text) or real(text))
+    root = write_tree(tmp_path / "tree", TREE)
+    spec = parse_spec(_spec(["pkg/*.py::main"]))
+
+    def scope():
+        found = compute_scope(spec.programs, discover(root, spec.include, spec.exclude).files, tmp_path / "cache")
+        return found.files, found.entries
+
+    first = scope()
+    count = len(parsed)
+    assert count >= 7
+    assert scope() == first and len(parsed) == count            # a warm audit parses no file for its scope
+    (root / "pkg" / "lazy.py").write_text("thing = 1\nimport pkg.other\n")
+    files, _ = scope()
+    assert len(parsed) == count + 1 and "pkg/other.py" in files["trainer"]
+
+
 def test_entry_symbol_must_be_defined(tmp_path):
     root = write_tree(tmp_path / "tree", TREE)
     spec = parse_spec(_spec(["pkg/*.py::main"]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from leveraudit.extract.discover import FileRef, GlobSet, Skipped, read_source
 
@@ -116,16 +117,28 @@ def _exact(index: ModuleIndex, name: str) -> str | None:
     return None
 
 
-def compute_scope(programs: dict, files: list[FileRef]) -> ProgramScope:
-    """The import closure of every program's entries, reading only the files reached."""
+def compute_scope(programs: dict, files: list[FileRef], cache_dir: Path | None = None) -> ProgramScope:
+    """The import closure of every program's entries, reading only the files reached (each file's
+    imports cached by its content, so a warm audit parses none)."""
+    from leveraudit.cache import FactCache
+
     python = {ref.rel: ref for ref in files if ref.rel.endswith(".py")}
     index = ModuleIndex(sorted(python))
     parsed: dict[str, tuple[list, set[str]]] = {}
+    cache = FactCache(cache_dir, "imports")
 
     def facts(rel: str):
         if rel not in parsed:
             source = read_source(python[rel])
-            parsed[rel] = _imports(source.text) if not isinstance(source, Skipped) else ([], set())
+            if isinstance(source, Skipped):
+                parsed[rel] = ([], set())
+                return parsed[rel]
+            cached = cache.get(source.digest)
+            if cached is not None:
+                parsed[rel] = (cached["imports"], set(cached["defined"]))
+            else:
+                parsed[rel] = _imports(source.text)
+                cache.put(source.digest, {"imports": parsed[rel][0], "defined": sorted(parsed[rel][1])})
         return parsed[rel]
 
     scope = ProgramScope()

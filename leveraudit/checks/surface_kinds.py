@@ -17,7 +17,7 @@ import yaml
 
 from leveraudit.checks.base import FAIL, PASS, CheckKind, Context, Evidence, L, Outcome, constraint_failures, join
 from leveraudit.extract.cli import CliOption
-from leveraudit.extract.invocations import inline_flags, markdown_parts
+from leveraudit.extract.invocations import inline_flags
 
 _SWITCH_OFF = ("--no-", "--no_")
 
@@ -157,7 +157,7 @@ class DocsFlagsExistKind(SurfaceKind):
         surface = ctx.surface
         mentions = []
         for source in surface.files(check.docs):
-            _, spans = markdown_parts(source.text)
+            _, spans = surface.markdown_parts(source)
             mentions += [(source.rel, flag, line) for flag, line in inline_flags(spans) if flag not in check.ignore]
         programs = surface.programs_with_flags({flag for _, flag, _ in mentions})
         evidence = []

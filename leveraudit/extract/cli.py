@@ -6,10 +6,11 @@ reported as not statically known rather than guessed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.extract.module import ParsedModule, dotted_name
 
@@ -90,6 +91,20 @@ def _help_text(arg: cst.Arg | None, module: ParsedModule) -> str | None:
 def _scope_key(module: ParsedModule, node: cst.CSTNode) -> str:
     function = module.enclosing_function(node)
     return module.qualname(function) if function is not None else "<module>"
+
+
+# A definition the extraction can take an option from says one of these: every option comes from a
+# call or decorator inside one function (`add_argument`, `set_defaults`, typer's `Option` / `Argument`,
+# click's `option`), tied to its parser by names in that same function (groups, sub-parsers,
+# `parse_args` and the reassignments after it); defaults follow module-level constants only, and
+# module-level code is never left out. So sparse parsing (extract/sparse.py) may leave out every other
+# definition; an aliased import counts as what it stands for there.
+_HOLDS_OPTIONS = re.compile(r"add_argument|set_defaults|Option|Argument|option")
+
+
+def may_hold_options(text: str) -> bool:
+    """Whether a definition's text may hold a CLI option (a necessary test, for sparse parsing)."""
+    return _HOLDS_OPTIONS.search(text) is not None
 
 
 def extract_cli(module: ParsedModule) -> list[CliOption]:

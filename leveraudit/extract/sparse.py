@@ -13,7 +13,7 @@ class or a decorator a kept definition uses by name is still there to follow.
 A file is parsed whole when any of its checks is not local to definitions (flows, branches), when
 CPython's parser refuses it (the syntax error is then libcst's to report, exactly as before), when its lines end in `\\r`, or when a cheap estimate says too little would be left out
 to pay for CPython's parse of it. The CLI extraction is local too: a definition that cannot hold an
-option (engine.CLI_SEGMENT) is left out like any other. `LEVERAUDIT_SPARSE=0`
+option (extract.cli.may_hold_options) is left out like any other. `LEVERAUDIT_SPARSE=0`
 turns it off; reports are identical either way (tests/test_sparse.py).
 """
 
