@@ -108,3 +108,27 @@ def test_head_test_never_rejects_what_the_full_match_accepts(pattern, sample_nod
     assert accepted, pattern          # the sample holds real matches for every pattern
     if pattern not in ("$F(...)", "c.get('mode')"):   # a call of anything, or a key read, offers none
         assert rejected, pattern
+
+
+SNIPPETS = ["$X is None", "self.config.$X", "super().__init__(...)", "if $X:\n    ...", "x = 1; y = 2", "a\nb",
+            "def (", "return $Y", "for $X in $Y:\n    ...", "lambda: (", "print >>f, x", "x := 1", "f(**)", "a b",
+            "", "   ", "async with x:\n    ...", "match x:\n    case 1:\n        ...", "(yield)", "await x", "*a",
+            "a, *b = c", "del x", "x: int = 3", "@d\ndef f():\n    ...", "import a.b as c", "from . import x",
+            "global x", "raise", "break", "$F(weights_only=True)", "x[1:2, ...]", "f'{x!r:>{w}}'", "if x:\npass",
+            "try:\n    ...\nexcept* E:\n    ...", "(" * 200 + ")" * 200, "a +" * 3, "0x", "1_000", "'''open"]
+
+
+@pytest.mark.parametrize("text", SNIPPETS)
+def test_a_spec_snippet_is_refused_at_load_exactly_when_it_does_not_compile(text):
+    # the spec loader checks snippets with CPython's parser, so that loading needs no libcst (lazy.py)
+    from leveraudit.extract.pattern import PatternError, check_pattern, compile_pattern
+
+    def outcome(function):
+        try:
+            function(text)
+        except PatternError as exc:
+            return str(exc)
+        return None
+
+    compiled = outcome(compile_pattern)
+    assert outcome(check_pattern) == compiled

@@ -10,7 +10,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import PositionProvider
 
-from leveraudit.extract.module import ParsedModule, _LineCodegenState
+from leveraudit.extract.module import ParsedModule, _line_codegen_state
 
 TRICKY = textwrap.dedent('''\
     """Module docstring
@@ -95,7 +95,7 @@ TRICKY = textwrap.dedent('''\
 
 def _full(tree: cst.Module) -> dict:
     provider = PositionProvider()
-    tree._codegen(_LineCodegenState(default_indent=tree.default_indent, default_newline=tree.default_newline,
+    tree._codegen(_line_codegen_state()(default_indent=tree.default_indent, default_newline=tree.default_newline,
                                     provider=provider))
     return provider._computed
 
@@ -128,19 +128,20 @@ def _ast_reads(source: str) -> bool:
 def test_unvalidated_parse_gives_the_same_tree_and_restores_validation(tmp_path):
     from libcst._nodes.base import CSTNode
 
-    from leveraudit.extract.module import _VALIDATING_POST_INIT, parse_unvalidated
+    from leveraudit.extract.module import parse_unvalidated, validating_post_init
 
+    original = CSTNode.__dict__["__post_init__"]
     fixtures = sorted((Path(__file__).parent / "fixtures").rglob("*.py"))[:40] + [None]
     for path in fixtures:
         source = TRICKY if path is None else path.read_text(encoding="utf-8")
         fast = parse_unvalidated(source)
         assert fast.deep_equals(cst.parse_module(source)), path
         assert fast.code == source
-    assert CSTNode.__dict__["__post_init__"] is _VALIDATING_POST_INIT
+    assert CSTNode.__dict__["__post_init__"] is validating_post_init()
     with pytest.raises(cst.ParserSyntaxError):
         parse_unvalidated("def broken(:\n")
     # validation is back after a failed parse: a node built by hand is checked again
-    assert CSTNode.__dict__["__post_init__"] is _VALIDATING_POST_INIT
+    assert CSTNode.__dict__["__post_init__"] is validating_post_init() is original
     with pytest.raises(cst.CSTValidationError):
         cst.Name("not a name")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.extract.module import dotted_name
 

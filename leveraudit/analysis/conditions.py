@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.extract.module import literal_value
 from leveraudit.extract.pattern import canonical, match, resolving
 
-_SETS = {cst.LessThan: "<", cst.LessThanEqual: "<=", cst.GreaterThan: ">", cst.GreaterThanEqual: ">=",
-         cst.Equal: "==", cst.NotEqual: "!="}
+# by libcst's class names: a warm run never imports libcst (leveraudit/lazy.py)
+_SETS = {"LessThan": "<", "LessThanEqual": "<=", "GreaterThan": ">", "GreaterThanEqual": ">=",
+         "Equal": "==", "NotEqual": "!="}
 
 
 def negation(expr: cst.BaseExpression) -> cst.BaseExpression | None:
@@ -41,7 +42,7 @@ def _numeric_comparison(expr: cst.CSTNode) -> tuple[cst.BaseExpression, str, flo
     if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
         expr = canonical(expr)
         target = expr.comparisons[0]
-        symbol = _SETS.get(type(target.operator))
+        symbol = _SETS.get(type(target.operator).__name__)
         known, value = literal_value(target.comparator)
         if symbol and known and isinstance(value, (int, float)) and not isinstance(value, bool):
             return expr.left, symbol, float(value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.analysis.cfg import CFG, ENTRY
 from leveraudit.extract.module import dotted_name

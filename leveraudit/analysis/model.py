@@ -4,9 +4,10 @@ cached on the parsed module, and the `Resolver` through which patterns follow va
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.analysis.cfg import CFG, ENTRY, RAISE, RETURN
 from leveraudit.analysis.conditions import Assumption
@@ -182,7 +183,7 @@ class Resolver:
         for arg in call.args:
             if arg.keyword is not None and arg.keyword.value in names:
                 mapping[arg.keyword.value] = arg.value
-        return [returned.visit(_Substitute(mapping))]
+        return [returned.visit(_substitute()(mapping))]
 
     def _helper(self, call: cst.Call) -> tuple[cst.FunctionDef | None, cst.BaseExpression | None]:
         helper = local_callee(self.module, call)
@@ -273,17 +274,20 @@ def class_attribute_assignments(module, owner: cst.ClassDef, name: str) -> list[
     return index.get(name, [])
 
 
-class _Substitute(cst.CSTTransformer):
-    """Replace parameter names by argument expressions (not attribute or keyword names)."""
+@functools.cache
+def _substitute() -> type:
+    class _Substitute(cst.CSTTransformer):
+        """Replace parameter names by argument expressions (not attribute or keyword names)."""
 
-    def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
-        self.mapping = mapping
+        def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
+            self.mapping = mapping
 
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name):
-        return self.mapping.get(original_node.value, updated_node)
+        def leave_Name(self, original_node: cst.Name, updated_node: cst.Name):
+            return self.mapping.get(original_node.value, updated_node)
 
-    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute):
-        return updated_node.with_changes(attr=original_node.attr)
+        def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute):
+            return updated_node.with_changes(attr=original_node.attr)
 
-    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg):
-        return updated_node.with_changes(keyword=original_node.keyword)
+        def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg):
+            return updated_node.with_changes(keyword=original_node.keyword)
+    return _Substitute   # a class built on first use: its base is libcst's (leveraudit/lazy.py)

@@ -7,7 +7,7 @@ its default), and class-body fields: `x: T = v`, `x = v`, dataclass `field(defau
 
 from __future__ import annotations
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.checks.base import (
     FAIL,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.analysis.dataflow import access_path
 from leveraudit.analysis.model import effective_values

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for, to_evidence
 from leveraudit.analysis.model import effective_values

@@ -17,7 +17,7 @@ is not a checkpoint load and counts neither way. A load passes when it is strict
 
 from __future__ import annotations
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.checks.base import (
     FAIL,

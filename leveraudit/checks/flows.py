@@ -11,7 +11,7 @@ before the copy. Code no path reaches does not count. The option itself must exi
 
 from __future__ import annotations
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.analysis.dataflow import access_path
 from leveraudit.analysis.model import effective_values

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.analysis.cfg import RAISE, RETURN
 from leveraudit.analysis.conditions import Assumption, negation

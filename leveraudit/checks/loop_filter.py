@@ -13,7 +13,7 @@ skip must leave the iteration by one of `exits` (`continue` by default).
 
 from __future__ import annotations
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.analysis.cfg import RAISE, RETURN, terminator
 from leveraudit.analysis.conditions import Assumption

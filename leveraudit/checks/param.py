@@ -6,7 +6,7 @@ name matches the glob (`Cls.__init__`, `module_function`, nested `outer.inner`).
 
 from __future__ import annotations
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.checks.base import (
     FAIL,

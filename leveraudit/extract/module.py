@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import bisect
 import fnmatch
+import functools
 import re
 import threading
 import typing
@@ -16,15 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import libcst as cst
-from libcst._maybe_sentinel import MaybeSentinel
-from libcst._nodes.base import CSTNode
-from libcst.metadata import PositionProvider
-from libcst.metadata.position_provider import PositionProvidingCodegenState
+from leveraudit.lazy import cst
 
 from leveraudit.extract.sparse import sparse_source
 
-DefNode = cst.FunctionDef | cst.ClassDef
+DefNode = "cst.FunctionDef | cst.ClassDef"   # for annotations (strings here): libcst is imported on first use
 
 
 @dataclass(frozen=True)
@@ -35,31 +32,43 @@ class ParseFailure:
     message: str
 
 
-class _LineCodegenState(PositionProvidingCodegenState):
-    """libcst's syntactic positions, counting lines only: we report lines, never columns, and skipping the
-    per-token column arithmetic (and the metadata wrapper) halves the cost of positions."""
+# Tables of libcst's node types are built on first use (leveraudit/lazy.py: a warm run never imports libcst).
+@functools.cache
+def _line_codegen_state() -> type:
+    class _LineCodegenState(cst.metadata.position_provider.PositionProvidingCodegenState):
+        """libcst's syntactic positions, counting lines only: we report lines, never columns, and skipping
+        the per-token column arithmetic (and the metadata wrapper) halves the cost of positions."""
 
-    def _update_position(self, value: str) -> None:
-        if "\n" in value:
-            self.line += value.count("\n")
+        def _update_position(self, value: str) -> None:
+            if "\n" in value:
+                self.line += value.count("\n")
+    return _LineCodegenState
 
 
-# Children in source order. Dataclass field order is source order for most nodes; these differ.
-_SOURCE_ORDER = {
-    cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
-    cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
-    cst.IfExp: ("body", "test", "orelse"),
-    cst.Arg: ("keyword", "value"),
-    cst.ExceptHandler: ("type", "name", "body"),
-    cst.MatchCase: ("pattern", "guard", "body"),
-    cst.ImportFrom: ("module", "names"),
-}
-# Whitespace, punctuation and operators carry no meaning a check asks about; leaving them out of the
-# index makes every walk shorter. (Operators stay reachable as fields: `node.operator`.)
-_TOKEN_BASES = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline, cst.Comma,
-                cst.Semicolon, cst.AssignEqual, cst.Dot, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket,
-                cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.Colon, cst.ImportStar,
-                cst.BaseBinaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp, cst.BaseAugOp)
+@functools.cache
+def _source_order() -> dict[type, tuple[str, ...]]:
+    """Children in source order. Dataclass field order is source order for most nodes; these differ."""
+    return {
+        cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
+        cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
+        cst.IfExp: ("body", "test", "orelse"),
+        cst.Arg: ("keyword", "value"),
+        cst.ExceptHandler: ("type", "name", "body"),
+        cst.MatchCase: ("pattern", "guard", "body"),
+        cst.ImportFrom: ("module", "names"),
+    }
+
+
+@functools.cache
+def _token_bases() -> tuple[type, ...]:
+    """Whitespace, punctuation and operators carry no meaning a check asks about; leaving them out of the
+    index makes every walk shorter. (Operators stay reachable as fields: `node.operator`.)"""
+    return (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline, cst.Comma,
+            cst.Semicolon, cst.AssignEqual, cst.Dot, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket,
+            cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.Colon, cst.ImportStar,
+            cst.BaseBinaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp, cst.BaseAugOp)
+
+
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -70,9 +79,9 @@ def _token_only(annotation: Any) -> bool:
     args = typing.get_args(annotation)
     if args:
         return typing.get_origin(annotation) is typing.Literal or all(_token_only(a) for a in args)
-    if annotation in (str, bool, int, float, type(None)) or annotation is MaybeSentinel:
+    if annotation in (str, bool, int, float, type(None)) or annotation is cst.MaybeSentinel:
         return True
-    return isinstance(annotation, type) and issubclass(annotation, _TOKEN_BASES)
+    return isinstance(annotation, type) and issubclass(annotation, _token_bases())
 
 
 def _child_fields(kind: type) -> tuple[str, ...]:
@@ -82,7 +91,7 @@ def _child_fields(kind: type) -> tuple[str, ...]:
         import dataclasses
 
         declared = {f.name: f.type for f in dataclasses.fields(kind)}
-        fields = _SOURCE_ORDER.get(kind) or tuple(declared)
+        fields = _source_order().get(kind) or tuple(declared)
         fields = tuple(f for f in fields if f in declared and not _token_only(declared[f]))
         _FIELDS[kind] = fields
     return fields
@@ -98,7 +107,7 @@ def _kind_of(kind: type) -> int:
         if not issubclass(kind, cst.CSTNode):
             found = _NOT_A_NODE
         else:
-            found = _TOKEN if issubclass(kind, _TOKEN_BASES) else _INDEXED
+            found = _TOKEN if issubclass(kind, _token_bases()) else _INDEXED
         _KINDS[kind] = found
     return found
 
@@ -174,9 +183,12 @@ class _Unpaired(Exception):
     """libcst's and ast's statements do not line up (a syntax one parser reads and the other does not)."""
 
 
-_COMPOUND = {cst.If: ast.If, cst.For: (ast.For, ast.AsyncFor), cst.While: ast.While, cst.With: (ast.With, ast.AsyncWith),
-             cst.FunctionDef: (ast.FunctionDef, ast.AsyncFunctionDef), cst.ClassDef: ast.ClassDef,
-             cst.Try: ast.Try, cst.Match: getattr(ast, "Match", ()), cst.TryStar: getattr(ast, "TryStar", ())}
+@functools.cache
+def _compound() -> dict[type, type | tuple]:
+    """libcst's compound statements and the `ast` statements they pair with."""
+    return {cst.If: ast.If, cst.For: (ast.For, ast.AsyncFor), cst.While: ast.While, cst.With: (ast.With, ast.AsyncWith),
+            cst.FunctionDef: (ast.FunctionDef, ast.AsyncFunctionDef), cst.ClassDef: ast.ClassDef,
+            cst.Try: ast.Try, cst.Match: getattr(ast, "Match", ()), cst.TryStar: getattr(ast, "TryStar", ())}
 
 
 def _inside_body(module: "ParsedModule", node: cst.CSTNode, statement) -> bool:
@@ -202,11 +214,11 @@ def _last_block(statement) -> cst.IndentedBlock | None:
         return block if isinstance(block, cst.IndentedBlock) and block.body else None
 
 
-# compound statements whose header can be generated alone: (the parts dropped with the body)
-_HEADERS: dict[type, dict[str, Any]] = {
-    cst.FunctionDef: {}, cst.ClassDef: {}, cst.With: {},
-    cst.If: {"orelse": None}, cst.For: {"orelse": None}, cst.While: {"orelse": None},
-}
+@functools.cache
+def _headers() -> dict[type, dict[str, Any]]:
+    """Compound statements whose header can be generated alone: (the parts dropped with the body)."""
+    return {cst.FunctionDef: {}, cst.ClassDef: {}, cst.With: {},
+            cst.If: {"orelse": None}, cst.For: {"orelse": None}, cst.While: {"orelse": None}}
 
 
 def _pair_body(suite, nodes: list, anchors: dict[int, int], one_line: set[int]) -> None:
@@ -233,7 +245,7 @@ def _pair_statements(statements, nodes: list, anchors: dict[int, int], one_line:
             continue
         node = nodes[index]
         index += 1
-        expected = _COMPOUND.get(type(statement))
+        expected = _compound().get(type(statement))
         if expected is None or not isinstance(node, expected):
             raise _Unpaired
         anchors[id(statement)] = node.lineno
@@ -415,7 +427,8 @@ class ParsedModule:
 
         return Resolver(self)
 
-    def find_defs(self, globs: list[str], kind: type | tuple = (cst.FunctionDef, cst.ClassDef)) -> list[DefNode]:
+    def find_defs(self, globs: list[str], kind: type | tuple | None = None) -> list[DefNode]:
+        kind = kind if kind is not None else (cst.FunctionDef, cst.ClassDef)
         return [d for d in self.defs if isinstance(d, kind) and qualname_matches(self.qualname(d), globs)]
 
     def is_inside(self, node: cst.CSTNode, globs: list[str] | None) -> bool:
@@ -452,12 +465,12 @@ class ParsedModule:
             return self._lines_from(self.tree, node, 1)
         if id(statement) in self._one_line:   # everything in a one-line statement is on that line
             return anchors[id(statement)], anchors[id(statement)]
-        if statement is node and type(node) in _HEADERS:
+        if statement is node and type(node) in _headers():
             last = _last_block(node)
             if last is not None:
                 # libcst ends a compound statement where its last statement ends: no need to generate it
                 return anchors[id(node)], self.lines(last.body[-1])[1]
-        dropped = _HEADERS.get(type(statement))
+        dropped = _headers().get(type(statement))
         if dropped is not None and node is not statement and isinstance(statement.body, cst.IndentedBlock) \
                 and not _inside_body(self, node, statement):
             # a parameter, a decorator, a base, an `if` test, a loop's iterable: generate the header alone
@@ -472,8 +485,8 @@ class ParsedModule:
     def _lines_from(self, root: cst.CSTNode, node: cst.CSTNode, first_line: int) -> tuple[int, int]:
         computed = self._positions.get(id(root)) if self._positions is not None else None
         if computed is None:
-            provider = PositionProvider()
-            root._codegen(_LineCodegenState(default_indent=self.tree.default_indent,
+            provider = cst.metadata.PositionProvider()
+            root._codegen(_line_codegen_state()(default_indent=self.tree.default_indent,
                                             default_newline=self.tree.default_newline, provider=provider))
             computed = provider._computed
             if self._positions is None:
@@ -668,8 +681,13 @@ def too_complex(text: str) -> str | None:
     return None
 
 
-_VALIDATING_POST_INIT = CSTNode.__dict__["__post_init__"]
 _UNVALIDATED = threading.Lock()
+
+
+@functools.cache
+def validating_post_init():
+    """libcst's own `CSTNode.__post_init__`, read before the first parse replaces it."""
+    return cst.CSTNode.__dict__["__post_init__"]
 
 
 def _no_validation(self) -> None:
@@ -684,12 +702,13 @@ def parse_unvalidated(text: str) -> cst.Module:
     construction, and skipping them takes about 14% off the parse. Validation is switched off only for the
     parse, under a lock, and restored even when the parse fails (tested); a node built by another thread
     during that window goes unvalidated, which only matters for trees built by hand."""
+    validating = validating_post_init()
     with _UNVALIDATED:
-        CSTNode.__post_init__ = _no_validation
+        cst.CSTNode.__post_init__ = _no_validation
         try:
             return cst.parse_module(text)
         finally:
-            CSTNode.__post_init__ = _VALIDATING_POST_INIT
+            cst.CSTNode.__post_init__ = validating
 
 
 def parse_module(rel: str, text: str, wanted: Callable[[str], bool] | None = None,

@@ -11,6 +11,7 @@ and parentheses, and treats these as one shape each:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import contextvars
 import dataclasses
@@ -18,7 +19,7 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-import libcst as cst
+from leveraudit.lazy import cst
 
 from leveraudit.extract.module import literal_value, string_value
 
@@ -49,6 +50,27 @@ def compile_pattern(text: str) -> cst.CSTNode:
     return unwrap_statement(statement)
 
 
+def check_pattern(text: str) -> None:
+    """Raise PatternError for what `compile_pattern` would refuse, without importing libcst when CPython's
+    parser (parse only) already accepts the pattern as one expression or one statement: loading a spec
+    then costs no libcst import, which a warm run never needs otherwise. Anything CPython refuses, or
+    reads as several statements, goes to libcst, so its error message is libcst's own; a pattern CPython
+    accepts and libcst would not (none known) fails when a check compiles it, as a check error."""
+    from leveraudit.extract.module import too_complex
+
+    if too_complex(text) is None:
+        source = _METAVAR.sub(lambda m: METAVAR_PREFIX + m.group(1), text.strip())
+        for mode in ("eval", "exec"):
+            try:
+                tree = ast.parse(source, mode=mode)
+            except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+                continue
+            if mode == "eval" or len(tree.body) == 1:
+                return
+            break
+    compile_pattern(text)
+
+
 def unwrap_statement(node: cst.CSTNode) -> cst.CSTNode:
     """`x = 1` stands for its Assign, `f(x)` for its Call, so statements and expressions compare."""
     if isinstance(node, cst.SimpleStatementLine) and len(node.body) == 1:
@@ -59,11 +81,20 @@ def unwrap_statement(node: cst.CSTNode) -> cst.CSTNode:
 
 
 # -- normalisation --------------------------------------------------------------------------
-_FLIP = {cst.LessThan: cst.GreaterThan, cst.GreaterThan: cst.LessThan, cst.LessThanEqual: cst.GreaterThanEqual,
-         cst.GreaterThanEqual: cst.LessThanEqual, cst.Equal: cst.Equal, cst.NotEqual: cst.NotEqual}
-NEGATE = {cst.LessThan: cst.GreaterThanEqual, cst.GreaterThanEqual: cst.LessThan, cst.GreaterThan: cst.LessThanEqual,
-           cst.LessThanEqual: cst.GreaterThan, cst.Equal: cst.NotEqual, cst.NotEqual: cst.Equal,
-           cst.In: cst.NotIn, cst.NotIn: cst.In, cst.Is: cst.IsNot, cst.IsNot: cst.Is}
+# tables of libcst's node types are built on first use (leveraudit/lazy.py: a warm run never imports libcst)
+@lru_cache(maxsize=None)
+def _flip() -> dict[type, type]:
+    """The comparison `a op b` is `b flipped a`."""
+    return {cst.LessThan: cst.GreaterThan, cst.GreaterThan: cst.LessThan, cst.LessThanEqual: cst.GreaterThanEqual,
+            cst.GreaterThanEqual: cst.LessThanEqual, cst.Equal: cst.Equal, cst.NotEqual: cst.NotEqual}
+
+
+@lru_cache(maxsize=None)
+def negate() -> dict[type, type]:
+    """The comparison `not (a op b)` is `a negated b`."""
+    return {cst.LessThan: cst.GreaterThanEqual, cst.GreaterThanEqual: cst.LessThan,
+            cst.GreaterThan: cst.LessThanEqual, cst.LessThanEqual: cst.GreaterThan, cst.Equal: cst.NotEqual,
+            cst.NotEqual: cst.Equal, cst.In: cst.NotIn, cst.NotIn: cst.In, cst.Is: cst.IsNot, cst.IsNot: cst.Is}
 
 
 def _is_number(node: cst.CSTNode) -> bool:
@@ -81,7 +112,7 @@ def canonical(node: cst.CSTNode) -> cst.CSTNode:
         inner = node.expression
         if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1:
             target = inner.comparisons[0]
-            negated = NEGATE.get(type(target.operator))
+            negated = negate().get(type(target.operator))
             if negated is not None:
                 return canonical(cst.Comparison(inner.left, [cst.ComparisonTarget(negated(), target.comparator)]))
         return node
@@ -89,8 +120,9 @@ def canonical(node: cst.CSTNode) -> cst.CSTNode:
         return node
     left, target = node.left, node.comparisons[0]
     operator, right = type(target.operator), target.comparator
-    if _is_number(left) and not _is_number(right) and operator in _FLIP:
-        left, right, operator = right, left, _FLIP[operator]
+    flip = _flip()
+    if _is_number(left) and not _is_number(right) and operator in flip:
+        left, right, operator = right, left, flip[operator]
     elif operator in (cst.Equal, cst.NotEqual) and literal_value(left)[0] and not literal_value(right)[0]:
         left, right = right, left  # `"fallback" == mode` is `mode == "fallback"`
     known, value = literal_value(right)
@@ -125,10 +157,14 @@ def key_access(node: cst.CSTNode) -> tuple[cst.BaseExpression, str] | None:
 
 
 # -- matching -------------------------------------------------------------------------------
-_TOKEN_TYPES = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline,
-                cst.Comma, cst.Semicolon, cst.AssignEqual, cst.Dot, cst.LeftParen, cst.RightParen,
-                cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace,
-                cst.Colon, cst.MaybeSentinel, cst.ImportStar, cst.Annotation.__mro__[-1].__class__)
+@lru_cache(maxsize=None)
+def _token_types() -> tuple[type, ...]:
+    return (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline,
+            cst.Comma, cst.Semicolon, cst.AssignEqual, cst.Dot, cst.LeftParen, cst.RightParen,
+            cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace,
+            cst.Colon, cst.MaybeSentinel, cst.ImportStar, cst.Annotation.__mro__[-1].__class__)
+
+
 _SKIPPED_FIELDS = {"lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer", "indent",
                    "whitespace_before_colon", "whitespace_after_colon", "semicolon", "comma", "equal",
                    "whitespace_before", "whitespace_after", "whitespace_after_func", "whitespace_before_args",
@@ -168,14 +204,16 @@ def _is_wildcard(node: cst.CSTNode) -> bool:
     return False
 
 
-_EMPTY_MODULE = cst.Module(body=[])
+@lru_cache(maxsize=None)
+def _empty_module() -> cst.Module:
+    return cst.Module(body=[])
 
 
 def code_of(node: cst.CSTNode) -> str:
-    return " ".join(_EMPTY_MODULE.code_for_node(node).split())
+    return " ".join(_empty_module().code_for_node(node).split())
 
 
-Bindings = dict[str, cst.CSTNode]
+Bindings = "dict[str, cst.CSTNode]"   # for annotations (strings here)
 
 
 # The resolver (analysis.model.Resolver) lets a pattern match *through* names: when `n` does not
@@ -261,7 +299,7 @@ def _match_direct(p: cst.CSTNode, n: cst.CSTNode, b: Bindings) -> bool:
             continue
         p_value, n_value = getattr(p, field.name), getattr(n, field.name)
         if isinstance(p_value, cst.CSTNode):
-            if isinstance(p_value, _TOKEN_TYPES) or isinstance(p_value, cst.BaseParenthesizableWhitespace):
+            if isinstance(p_value, _token_types()) or isinstance(p_value, cst.BaseParenthesizableWhitespace):
                 continue
             if isinstance(p_value, cst.BaseSuite):
                 if _block_is_wildcard(p_value):
@@ -346,8 +384,6 @@ def walk(node: cst.CSTNode, module=None) -> Iterator[cst.CSTNode]:
         stack.extend(reversed(current.children))
 
 
-_COMPARISON_TYPES = {cst.Comparison, cst.UnaryOperation}
-_KEY_TYPES = {cst.Subscript, cst.Attribute, cst.Call}
 
 
 @lru_cache(maxsize=4096)
@@ -356,14 +392,12 @@ def _candidate_types(pattern: cst.CSTNode) -> frozenset | None:
     if is_metavar(pattern) or isinstance(pattern, cst.Ellipsis):
         return None
     types = {type(pattern)}
-    if type(pattern) in _COMPARISON_TYPES:
-        types |= _COMPARISON_TYPES
+    comparisons = {cst.Comparison, cst.UnaryOperation}
+    if type(pattern) in comparisons:
+        types |= comparisons
     if key_access(pattern) is not None:
-        types |= _KEY_TYPES
+        types |= {cst.Subscript, cst.Attribute, cst.Call}
     return frozenset(types)
-
-
-_FOLLOWED = frozenset({cst.Name, cst.Attribute, cst.Call})
 
 
 @lru_cache(maxsize=4096)
@@ -377,7 +411,8 @@ def _head_test(pattern: cst.CSTNode):
         return None
     if type(pattern) is cst.Name:
         name = pattern.value
-        return lambda n: (type(n) is cst.Name and n.value == name) or type(n) in _STATEMENT_WRAPPERS
+        wrappers = (cst.SimpleStatementLine, cst.Expr)   # a statement is unwrapped before the match
+        return lambda n: (type(n) is cst.Name and n.value == name) or type(n) in wrappers
     if type(pattern) is cst.Attribute:
         attr, attr_is_var = pattern.attr.value, is_metavar(pattern.attr) is not None
         value_is_var = is_metavar(pattern.value) is not None
@@ -408,17 +443,15 @@ def _head_test(pattern: cst.CSTNode):
         func = _head_test(pattern.func)
         if func is None:
             return None
+        wrappers = (cst.SimpleStatementLine, cst.Expr)
 
         def call_test(n) -> bool:
             kind = type(n)
             if kind is cst.Call:
                 return func(n.func)
-            return kind in _STATEMENT_WRAPPERS       # `f(x)` as a statement is unwrapped first
+            return kind in wrappers       # `f(x)` as a statement is unwrapped first
         return call_test
     return None
-
-
-_STATEMENT_WRAPPERS = (cst.SimpleStatementLine, cst.Expr)
 
 
 def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: bool = False, accept=None
@@ -428,7 +461,7 @@ def find(pattern: cst.CSTNode, root: cst.CSTNode, module=None, follow_names: boo
     have the shape (`r = batch["k"]; f(r)` contains `$B["k"]`)."""
     allowed = _candidate_types(pattern)
     if allowed is not None and follow_names and _RESOLVER.get() is not None:
-        allowed = allowed | _FOLLOWED
+        allowed = allowed | {cst.Name, cst.Attribute, cst.Call}   # their values may have the shape
     head = _head_test(pattern) if _RESOLVER.get() is None else None
     if module is not None and allowed is not None:
         candidates = module.nodes_of(set(allowed)) if root is module.tree else module.descendants(root, *allowed)

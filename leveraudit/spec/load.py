@@ -205,7 +205,7 @@ _REGEXES = {"pattern": ("mentions",)}
 def _check_snippets(spec: Spec, located: _Located, source: str) -> None:
     import re
 
-    from leveraudit.extract.pattern import PatternError, compile_pattern
+    from leveraudit.extract.pattern import PatternError, check_pattern
 
     for i, item in enumerate(spec.items):
         for j, check in enumerate(item.checks):
@@ -215,7 +215,7 @@ def _check_snippets(spec: Spec, located: _Located, source: str) -> None:
             for name, value in fields.items():
                 for text in ([value] if isinstance(value, str) else value or []):
                     try:
-                        compile_pattern(text)
+                        check_pattern(text)
                     except PatternError as exc:
                         loc = ("items", i, "checks", j, *name.split("."))
                         raise SpecError(f"{source}:{_line_for(loc, located.lines)}: {_describe(loc)}: {exc}") from None
