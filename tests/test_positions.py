@@ -10,7 +10,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import PositionProvider
 
-from leveraudit.extract.module import ParsedModule, _line_codegen_state
+from leveraudit.extract.module import ParsedModule
 
 TRICKY = textwrap.dedent('''\
     """Module docstring
@@ -86,6 +86,11 @@ TRICKY = textwrap.dedent('''\
                     pass
             # a footer comment in the block
 
+    def commented():
+        # a block whose first statement has comments and a blank line before it
+
+        return 1
+
     def helper(a, b=(1,
                      2)):
         return a if b else \\
@@ -94,10 +99,8 @@ TRICKY = textwrap.dedent('''\
 
 
 def _full(tree: cst.Module) -> dict:
-    provider = PositionProvider()
-    tree._codegen(_line_codegen_state()(default_indent=tree.default_indent, default_newline=tree.default_newline,
-                                    provider=provider))
-    return provider._computed
+    # libcst's own positions, through its public metadata API: independent of how leveraudit computes lines
+    return cst.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
 
 
 @pytest.mark.parametrize("source", [TRICKY, "type Alias = int\nx = (1,\n     2)\n"], ids=["every-statement", "ast-cannot-read"])

@@ -33,16 +33,58 @@ class ParseFailure:
 
 
 # Tables of libcst's node types are built on first use (leveraudit/lazy.py: a warm run never imports libcst).
+class _SyntacticLines:
+    """libcst's `record_syntactic_position` (a generator context manager, entered for most nodes), as
+    a plain class: the same (start line, end line), hoisted from `start_node` / `end_node` alike."""
+
+    __slots__ = ("state", "node", "start_node", "end_node", "start")
+
+    def __init__(self, state, node, start_node, end_node) -> None:
+        self.state, self.node, self.start_node, self.end_node = state, node, start_node, end_node
+
+    def __enter__(self) -> None:
+        self.start = self.state.line
+
+    def __exit__(self, *exc) -> bool:
+        computed = self.state.provider._computed
+        start = computed[id(self.start_node)][0] if self.start_node is not None else self.start
+        end = computed[id(self.end_node)][1] if self.end_node is not None else self.state.line
+        computed[id(self.node)] = (start, end)
+        return False
+
+
 @functools.cache
 def _line_codegen_state() -> type:
     class _LineCodegenState(cst.metadata.position_provider.PositionProvidingCodegenState):
-        """libcst's syntactic positions, counting lines only: we report lines, never columns, and skipping
-        the per-token column arithmetic (and the metadata wrapper) halves the cost of positions."""
+        """libcst's syntactic positions, counting lines only: we report lines, never columns. Positions
+        are `(start line, end line)` keyed by node id in `provider._computed`; skipping the per-token
+        column arithmetic, libcst's position objects and its context managers (and the metadata
+        wrapper) takes most of the cost of positions away (tests/test_positions.py compares every
+        node with libcst's own provider)."""
 
         def _update_position(self, value: str) -> None:
             if "\n" in value:
                 self.line += value.count("\n")
+
+        def before_codegen(self, node) -> None:
+            self._stack.append(self.line)
+
+        def after_codegen(self, node) -> None:
+            start = self._stack.pop()
+            computed = self.provider._computed
+            if id(node) not in computed:   # a syntactic position recorded inside wins, as in libcst
+                computed[id(node)] = (start, self.line)
+
+        def record_syntactic_position(self, node, *, start_node=None, end_node=None) -> _SyntacticLines:
+            return _SyntacticLines(self, node, start_node, end_node)
     return _LineCodegenState
+
+
+class _Positions:
+    """What a codegen state writes positions to (libcst's provider, less everything but the table)."""
+
+    def __init__(self) -> None:
+        self._computed: dict[int, tuple[int, int]] = {}
 
 
 @functools.cache
@@ -485,19 +527,19 @@ class ParsedModule:
     def _lines_from(self, root: cst.CSTNode, node: cst.CSTNode, first_line: int) -> tuple[int, int]:
         computed = self._positions.get(id(root)) if self._positions is not None else None
         if computed is None:
-            provider = cst.metadata.PositionProvider()
+            positions = _Positions()
             root._codegen(_line_codegen_state()(default_indent=self.tree.default_indent,
-                                            default_newline=self.tree.default_newline, provider=provider))
-            computed = provider._computed
+                                                default_newline=self.tree.default_newline, provider=positions))
+            computed = positions._computed
             if self._positions is None:
                 self._positions = {}
             self._positions[id(root)] = computed
-        position, anchor = computed.get(node), computed.get(root)
+        position, anchor = computed.get(id(node)), computed.get(id(root))
         if position is None:
             return (0, 0)
         # the generated statement starts with its leading comments: offset from where its own code starts
-        shift = first_line - anchor.start.line if root is not self.tree else 0
-        return position.start.line + shift, position.end.line + shift
+        shift = first_line - anchor[0] if root is not self.tree else 0
+        return position[0] + shift, position[1] + shift
 
     def _statement_lines(self) -> dict[int, int] | None:
         if self._anchors is False:
