@@ -23,7 +23,8 @@ from leveraudit.checks import KINDS
 from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
 from leveraudit.checks.surface_kinds import SurfaceKind
 from leveraudit.extract.cli import CliOption, extract_cli, may_hold_options
-from leveraudit.extract.discover import FileRef, GlobSet, Skipped, discover, read_raw_text, read_source
+from leveraudit.extract.discover import (FileRef, GlobSet, Skipped, discover, read_raw_text, read_source,
+                                         read_tree_config)
 from leveraudit.extract.module import ParseFailure, code_text, parse_module
 from leveraudit.extract.pattern import PatternError
 from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
@@ -507,9 +508,8 @@ class References:
 
 
 def _console_script_functions(root: Path) -> set[str]:
-    try:
-        text = (root / "pyproject.toml").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = read_tree_config(root / "pyproject.toml")
+    if text is None:
         return set()
     return set(re.findall(r"=\s*[\"'][\w.]+:(\w+)[\"']", text))
 

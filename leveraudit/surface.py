@@ -15,7 +15,7 @@ from pathlib import Path
 import tomllib
 
 from leveraudit.extract.cli import CliOption, extract_cli, may_hold_options
-from leveraudit.extract.discover import Skipped, SourceFile, discover, read_source
+from leveraudit.extract.discover import Skipped, SourceFile, discover, read_source, read_tree_config
 from leveraudit.extract.invocations import Invocation, markdown_parts, shell_invocations
 from leveraudit.extract.module import ParseFailure, parse_module
 
@@ -204,9 +204,10 @@ class Surface:
         return None
 
     def _console_scripts(self) -> dict[str, str]:
+        text = read_tree_config(self.root / "pyproject.toml")
         try:
-            document = tomllib.loads((self.root / "pyproject.toml").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            document = tomllib.loads(text) if text is not None else {}
+        except (ValueError, RecursionError):
             return {}
         scripts = document.get("project", {}).get("scripts", {})
         return {name: target for name, target in scripts.items() if isinstance(target, str)}

@@ -290,6 +290,24 @@ def test_special_files_are_never_opened(harness):
         assert not opened & {"pipe.py", "zero.py", "dangling.py"}
 
 
+def test_tree_configs_and_programs_are_read_only_as_regular_files_inside_the_tree(harness):
+    # pyproject.toml, .gitignore and .git/index are read like sources: a FIFO cannot hang the run and a
+    # link cannot reach outside; a `python -m` invocation resolves only to a file of the tree
+    tree = harness.tree(sentinels=False)
+    os.mkfifo(tree / "pyproject.toml")
+    os.symlink(harness.outside / "secret.md", tree / "lever_lm" / ".gitignore")
+    (tree / ".git").mkdir()
+    os.symlink(harness.outside / "secret.py", tree / ".git" / "index")
+    os.symlink(harness.outside / "secret.py", tree / "lever_lm" / "linked_secret.py")
+    dotted = ".." + ".".join((harness.outside / "secret").parts[1:])   # //<outside>/secret.py
+    (tree / "scripts" / "more.sh").write_text(f"python -m lever_lm.linked_secret --rce_epochs 3\n"
+                                              f"python -m {dotted} --rce_epochs 4\n", encoding="utf-8")
+    for argv in (["check", str(tree), "--spec", str(V3), "--no-cache", "-f", "json"], ["surface", str(tree)]):
+        outcome = harness.run(_leveraudit_main(), ["leveraudit", *argv], limit_s=60)
+        harness.assert_safe(outcome)
+        assert outcome.code in (0, 1), (outcome.code, outcome.stderr[-500:])
+
+
 @pytest.mark.parametrize("name, content", [
     ("gitignore-garbage", b"[\n[9-0]\n!\n\\\n" + b"z" * 10000 + b"\n"),
     ("gitignore-backtracking", b"a*" * 40 + b"b\n" + b"*a" * 3000 + b"\n"),

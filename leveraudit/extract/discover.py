@@ -112,9 +112,8 @@ class GitIgnore:
         self._rules: list[tuple[str, re.Pattern[str], bool, bool]] = []
 
     def add_file(self, gitignore: Path, base: str) -> None:
-        try:
-            text = gitignore.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        text = read_tree_config(gitignore, errors="replace")
+        if text is None:
             return
         for raw in text.splitlines()[:MAX_IGNORE_LINES]:
             line = raw.rstrip()
@@ -192,6 +191,25 @@ def read_regular(path: Path, limit: int, follow_links: bool = False) -> bytes:
         os.close(handle)
 
 
+def read_tree_config(path: Path, limit: int = MAX_FILE_BYTES, errors: str = "strict") -> str | None:
+    """A configuration file of the audited tree (`pyproject.toml`, `.gitignore`) as UTF-8 text, read as
+    sources are: only a regular file, never through a link (which may point outside the tree), never
+    more than `limit` bytes (None beyond it), never blocking (a FIFO is not read). None for anything
+    else or undecodable text."""
+    try:   # not even opened unless a regular file (opening a link would already go where it points)
+        if not statmod.S_ISREG(os.lstat(path).st_mode):
+            return None
+        data = read_regular(path, limit)
+    except OSError:
+        return None
+    if len(data) > limit:
+        return None
+    try:
+        return data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError:
+        return None
+
+
 def read_raw_text(path: Path) -> str | None:
     """The bytes of a regular file (at most RAW_SCAN_BYTES) as latin-1 text, which maps every byte to one
     character: enough to see whether a file that could not be decoded or parsed names what a check
@@ -239,12 +257,14 @@ def tracked_paths(root: Path) -> set[str]:
     `root` is no repository root or the index cannot be read."""
     import struct
 
-    try:
-        index = root / ".git" / "index"
-        if not index.is_file() or index.stat().st_size > MAX_INDEX_BYTES:
+    index = root / ".git" / "index"
+    try:   # a regular file, not a link (which may point outside the tree), and bounded
+        if not statmod.S_ISREG(os.lstat(index).st_mode):
             return set()
-        data = index.read_bytes()
+        data = read_regular(index, MAX_INDEX_BYTES)
     except OSError:
+        return set()
+    if len(data) > MAX_INDEX_BYTES:
         return set()
     if len(data) < 12 or data[:4] != b"DIRC":
         return set()
