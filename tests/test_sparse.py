@@ -155,6 +155,35 @@ def test_a_kept_class_keeps_the_methods_its_kept_methods_use():
     assert module.lines(module.tree.body[0].body.body[0]) == (2, 3)
 
 
+def test_a_method_is_reached_through_self_or_its_class_body_not_by_a_bare_word():
+    # the analysis follows `self.name(...)` and `self.name` attributes only: `kwargs.get`, `get(...)` and a
+    # word in a string do not need the method `get`; `self . helper (x)` and `run = _impl` do
+    result = _sparse('''\
+        class Store:
+            run = _impl
+
+            def forward(self, kwargs):
+                value = kwargs.get("get") + get(1)
+                return self . helper (value) + self.cached
+
+            def get(self, key):
+                return key
+
+            def helper(self, x):
+                return x
+
+            def _impl(self):
+                return 0
+
+            def fill(self):
+                self.cached = 1
+
+            def other(self):
+                self.unread = 2
+        ''', "forward", split=True)
+    assert _kept_names(result) == ["Store", "Store.forward", "Store.helper", "Store._impl", "Store.fill"]
+
+
 def test_a_class_none_of_whose_methods_is_needed_is_kept_whole():
     # its header matched (`Policy` is in the test); an emptied body would not parse
     result = _sparse('''\

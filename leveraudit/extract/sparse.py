@@ -8,7 +8,9 @@ whole file. The others are blanked out line by line before the parse (each line 
 so every line number and every kept byte's column is unchanged), and what is kept is closed under
 names: module-level statements are always kept, and so is any definition whose name (or whose
 local import's name) occurs in kept text, repeated until nothing is added, so a helper, a base
-class or a decorator a kept definition uses by name is still there to follow.
+class or a decorator a kept definition uses by name is still there to follow. A method is reached
+the way the analysis reaches one, through `self.`: kept text that says `self.name` (a call, or an
+attribute the method sets), or its class body naming it; a bare word `get` in `kwargs.get` is not.
 
 A file is parsed whole when any of its checks is not local to definitions (flows, branches), when
 CPython's parser refuses it (the syntax error is then libcst's to report, exactly as before), when its lines end in `\\r`, or when a cheap estimate says too little would be left out
@@ -82,6 +84,14 @@ def _imports(statement: ast.stmt) -> dict[str, set[str]]:
 
 # `self.name =` / `self.name: T =` (not `==`): a method that sets an attribute another method reads
 _SELF_ASSIGNED = re.compile(r"\bself\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
+# `self.name`: how the analysis reaches a method (`self.helper(...)`, analysis/model.py `local_callee`)
+# or an attribute another method sets (`class_attribute_assignments`); a bare `name` never leads there
+_SELF_ATTRIBUTE = re.compile(r"\bself\s*\.\s*([^\W\d]\w*)")
+
+
+def _words(text: str) -> set[str]:
+    """The words of `text`, plus `self.name` for each attribute read or call through `self`."""
+    return set(_WORD.findall(text)) | {"self." + name for name in _SELF_ATTRIBUTE.findall(text)}
 
 
 def _first_line(statement: ast.stmt) -> int:
@@ -170,7 +180,7 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
     in_segment = bytearray(len(lines) + 1)
     for item in top:
         in_segment[item.first:item.last + 1] = b"\1" * (item.last - item.first + 1)
-    kept_words = set(_WORD.findall("\n".join(l for n, l in enumerate(lines, 1) if not in_segment[n])))
+    kept_words = _words("\n".join(l for n, l in enumerate(lines, 1) if not in_segment[n]))
     for item in top:
         item.kept = is_wanted(item.text)
         if not item.kept:
@@ -179,20 +189,29 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             if split_classes and isinstance(item.statement, ast.ClassDef) else []
         header_end = _first_line(item.statement.body[0]) - 1 if methods else 0
         if not methods or header_end < item.statement.lineno:
-            kept_words |= set(_WORD.findall(item.text))
+            kept_words |= _words(item.text)
             continue
         header = "\n".join(lines[item.first - 1:header_end])
         if len(header) > MAX_HEADER:   # each method is tested with it: a huge decorator keeps the class whole
-            kept_words |= set(_WORD.findall(item.text))
+            kept_words |= _words(item.text)
             continue
         parts = [segment(m) for m in methods]
+        in_method = bytearray(item.last - item.first + 1)
         for part in parts:
-            part.triggers = {part.statement.name} | set(_SELF_ASSIGNED.findall(part.text))
+            in_method[part.first - item.first:part.last - item.first + 1] = b"\1" * (part.last - part.first + 1)
+        class_level = set(_WORD.findall("\n".join(l for n, l in enumerate(lines[item.first - 1:item.last])
+                                                   if not in_method[n])))
+        for part in parts:
+            # kept code reaches a method through `self.` only; its class body may name it (`run = forward`)
+            name = part.statement.name
+            part.triggers = {"self." + name} | {"self." + a for a in _SELF_ASSIGNED.findall(part.text)}
+            if name in class_level:
+                part.triggers.add(name)
             if "import" in part.text:
                 part.triggers |= _imports(part.statement).keys()
             part.kept = is_wanted(header + "\n" + part.text)
         if all(not p.kept for p in parts) and len(parts) == len(item.statement.body):
-            kept_words |= set(_WORD.findall(item.text))   # an emptied class body would not parse: keep it whole
+            kept_words |= _words(item.text)   # an emptied class body would not parse: keep it whole
             continue
         item.split = True
         segments += parts
@@ -201,7 +220,7 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             if not part.kept:
                 rest[part.first - item.first:part.last - item.first + 1] = b"\1" * (part.last - part.first + 1)
         own_lines = lines[item.first - 1:item.last]
-        kept_words |= set(_WORD.findall("\n".join(l for n, l in enumerate(own_lines) if not rest[n])))
+        kept_words |= _words("\n".join(l for n, l in enumerate(own_lines) if not rest[n]))
 
     # the closure, as a worklist over trigger words: linear however long a chain of helpers is (a
     # method is only a candidate in a kept class, so a kept word always applies)
@@ -215,7 +234,7 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
         for item in waiting.pop(todo.pop(), ()):
             if not item.kept:
                 item.kept = True
-                new = set(_WORD.findall(item.text)) - kept_words
+                new = _words(item.text) - kept_words
                 kept_words |= new
                 todo += [word for word in new if word in waiting]
     dropped = [item for item in segments if not item.kept]
