@@ -92,6 +92,29 @@ def test_json_follows_the_contract(reports):
     assert set(check["evidence"][0]) >= {"path", "line", "end_line", "fingerprint"}
 
 
+def test_json_is_the_contract_indented_with_one_line_per_record(reports):
+    from leveraudit.report.json_report import render_json
+
+    report = reports["research_before"].model_copy(deep=True)   # the fixture is shared: changed below
+    text = render_json(report, "en")
+    contract = report.to_contract("en")
+    assert json.loads(text) == contract
+    records = [e for item in contract["items"] for check in item["checks"] for e in check["evidence"]]
+    assert len(records) > 10
+    lines = {line.removesuffix(",") for line in text.splitlines()}
+    for record in records:   # each on a line of its own, as json.dumps writes it compactly
+        assert "            " + json.dumps(record, ensure_ascii=False, sort_keys=True) in lines
+    for item in contract["items"]:
+        for check in item["checks"]:
+            check["evidence"] = []
+    # everything else is exactly what json.dumps(indent=2, sort_keys=True) writes
+    plain = json.dumps(contract, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    for item in report.items:
+        for check in item.checks:
+            check.evidence = []
+    assert render_json(report, "en") == plain
+
+
 @pytest.mark.parametrize("tree", TREES)
 def test_sarif_is_valid_against_the_2_1_0_schema(reports, tree):
     schema = json.loads((REPO / "tests" / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
