@@ -13,6 +13,8 @@ import json
 from leveraudit.report.model import Report
 
 _ONE_LINE_ITEMS = frozenset({"evidence", "diagnostics"})   # lists whose records are written one per line
+# one encoder for every value: `json.dumps` with options builds a new one per call
+_COMPACT = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 def render_json(report: Report, lang: str) -> str:
@@ -21,7 +23,7 @@ def render_json(report: Report, lang: str) -> str:
 
 def _encode(value, level: int, one_line: bool = False) -> str:
     if one_line or not isinstance(value, (dict, list)) or not value:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return _COMPACT(value)
     inner, outer = "\n" + "  " * (level + 1), "\n" + "  " * level
     if isinstance(value, dict):
         parts = [_member(key, value[key], level) for key in sorted(value)]
@@ -31,7 +33,7 @@ def _encode(value, level: int, one_line: bool = False) -> str:
 
 
 def _member(key: str, value, level: int) -> str:
-    name = json.dumps(key, ensure_ascii=False)
+    name = _COMPACT(key)
     if key in _ONE_LINE_ITEMS and isinstance(value, list) and value:
         inner, outer = "\n" + "  " * (level + 2), "\n" + "  " * (level + 1)
         records = ("," + inner).join(_encode(item, 0, one_line=True) for item in value)
