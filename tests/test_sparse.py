@@ -164,7 +164,7 @@ def test_a_method_is_reached_through_self_or_its_class_body_not_by_a_bare_word()
 
             def forward(self, kwargs):
                 value = kwargs.get("get") + get(1)
-                return self . helper (value) + self.cached
+                return self . helper (value) + self.cached + self.counter
 
             def get(self, key):
                 return key
@@ -178,10 +178,14 @@ def test_a_method_is_reached_through_self_or_its_class_body_not_by_a_bare_word()
             def fill(self):
                 self.cached = 1
 
+            def spaced(self):
+                self . counter = 0
+
             def other(self):
                 self.unread = 2
         ''', "forward", split=True)
-    assert _kept_names(result) == ["Store", "Store.forward", "Store.helper", "Store._impl", "Store.fill"]
+    assert _kept_names(result) == ["Store", "Store.forward", "Store.helper", "Store._impl", "Store.fill",
+                                   "Store.spaced"]
 
 
 def test_a_class_none_of_whose_methods_is_needed_is_kept_whole():

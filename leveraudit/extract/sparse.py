@@ -13,10 +13,11 @@ the way the analysis reaches one, through `self.`: kept text that says `self.nam
 attribute the method sets), or its class body naming it; a bare word `get` in `kwargs.get` is not.
 
 A file is parsed whole when any of its checks is not local to definitions (flows, branches), when
-CPython's parser refuses it (the syntax error is then libcst's to report, exactly as before), when its lines end in `\\r`, or when a cheap estimate says too little would be left out
-to pay for CPython's parse of it. The CLI extraction is local too: a definition that cannot hold an
-option (extract.cli.may_hold_options) is left out like any other. `LEVERAUDIT_SPARSE=0`
-turns it off; reports are identical either way (tests/test_sparse.py).
+CPython's parser refuses it (the syntax error is then libcst's to report, exactly as before), when
+its lines end in `\\r`, or when a cheap estimate says too little would be left out to pay for
+CPython's parse of it. The CLI extraction is local too: a definition that cannot hold an option
+(extract.cli.may_hold_options) is left out like any other. `LEVERAUDIT_SPARSE=0` turns it off;
+reports are identical either way (tests/test_sparse.py).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _imports(statement: ast.stmt) -> dict[str, set[str]]:
 
 
 # `self.name =` / `self.name: T =` (not `==`): a method that sets an attribute another method reads
-_SELF_ASSIGNED = re.compile(r"\bself\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
+_SELF_ASSIGNED = re.compile(r"\bself\s*\.\s*(\w+)\s*(?::[^=\n]*)?=(?!=)")
 # `self.name`: how the analysis reaches a method (`self.helper(...)`, analysis/model.py `local_callee`)
 # or an attribute another method sets (`class_attribute_assignments`); a bare `name` never leads there
 _SELF_ATTRIBUTE = re.compile(r"\bself\s*\.\s*([^\W\d]\w*)")
@@ -196,11 +197,14 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             kept_words |= _words(item.text)
             continue
         parts = [segment(m) for m in methods]
-        in_method = bytearray(item.last - item.first + 1)
-        for part in parts:
-            in_method[part.first - item.first:part.last - item.first + 1] = b"\1" * (part.last - part.first + 1)
-        class_level = set(_WORD.findall("\n".join(l for n, l in enumerate(lines[item.first - 1:item.last])
-                                                   if not in_method[n])))
+
+        def outside(left_out: list[_Segment]) -> str:   # the class's lines, less those of `left_out`
+            mask = bytearray(item.last - item.first + 1)
+            for part in left_out:
+                mask[part.first - item.first:part.last - item.first + 1] = b"\1" * (part.last - part.first + 1)
+            return "\n".join(l for n, l in enumerate(lines[item.first - 1:item.last]) if not mask[n])
+
+        class_level = set(_WORD.findall(outside(parts)))
         for part in parts:
             # kept code reaches a method through `self.` only; its class body may name it (`run = forward`)
             name = part.statement.name
@@ -215,12 +219,7 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             continue
         item.split = True
         segments += parts
-        rest = bytearray(item.last - item.first + 1)
-        for part in parts:
-            if not part.kept:
-                rest[part.first - item.first:part.last - item.first + 1] = b"\1" * (part.last - part.first + 1)
-        own_lines = lines[item.first - 1:item.last]
-        kept_words |= _words("\n".join(l for n, l in enumerate(own_lines) if not rest[n]))
+        kept_words |= _words(outside([part for part in parts if not part.kept]))
 
     # the closure, as a worklist over trigger words: linear however long a chain of helpers is (a
     # method is only a candidate in a kept class, so a kept word always applies)
