@@ -105,12 +105,12 @@ def _segment_test(checks: list[tuple[str, object]], cli: bool):
     kinds = [(KINDS[check.kind], check) for _, check in checks]
     if any(kind.segment_relevant(check, "") is None for kind, check in kinds):
         return None, False
-    if cli:   # the CLI extraction splits classes: an option's program is its function's qualified name
-        return (lambda text: may_hold_options(text)
-                or any(kind.segment_relevant(check, text) for kind, check in kinds),
-                all(kind.splits_classes(check) for kind, check in kinds))
-    return (lambda text: any(kind.segment_relevant(check, text) for kind, check in kinds),
-            all(kind.splits_classes(check) for kind, check in kinds))
+
+    def wanted(text: str) -> bool:
+        return (cli and may_hold_options(text)) or any(kind.segment_relevant(check, text) for kind, check in kinds)
+
+    # the CLI extraction splits classes too: an option's program is its function's qualified name
+    return wanted, all(kind.splits_classes(check) for kind, check in kinds)
 
 
 # below this much to parse, starting worker processes costs more than it saves

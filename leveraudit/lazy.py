@@ -25,8 +25,7 @@ class _LazyModule(types.ModuleType):
         try:
             return real.__dict__[attribute]
         except KeyError:
-            # a submodule libcst's own __init__ does not import (e.g. `cst.metadata.position_provider`)
-            return getattr(real, attribute)
+            return getattr(real, attribute)   # libcst's own module `__getattr__`, or AttributeError
 
 
 cst = _LazyModule("libcst")

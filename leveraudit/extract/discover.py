@@ -191,18 +191,24 @@ def read_regular(path: Path, limit: int, follow_links: bool = False) -> bytes:
         os.close(handle)
 
 
+def _read_if_regular(path: Path, limit: int) -> bytes | None:
+    """At most `limit + 1` bytes of `path` if it is a regular file itself, else None: checked with
+    `lstat` first, so a link is not even opened (opening it would already go where it points)."""
+    try:
+        if not statmod.S_ISREG(os.lstat(path).st_mode):
+            return None
+        return read_regular(path, limit)
+    except OSError:
+        return None
+
+
 def read_tree_config(path: Path, limit: int = MAX_FILE_BYTES, errors: str = "strict") -> str | None:
     """A configuration file of the audited tree (`pyproject.toml`, `.gitignore`) as UTF-8 text, read as
     sources are: only a regular file, never through a link (which may point outside the tree), never
     more than `limit` bytes (None beyond it), never blocking (a FIFO is not read). None for anything
     else or undecodable text."""
-    try:   # not even opened unless a regular file (opening a link would already go where it points)
-        if not statmod.S_ISREG(os.lstat(path).st_mode):
-            return None
-        data = read_regular(path, limit)
-    except OSError:
-        return None
-    if len(data) > limit:
+    data = _read_if_regular(path, limit)
+    if data is None or len(data) > limit:
         return None
     try:
         return data.decode("utf-8", errors=errors)
@@ -214,12 +220,8 @@ def read_raw_text(path: Path) -> str | None:
     """The bytes of a regular file (at most RAW_SCAN_BYTES) as latin-1 text, which maps every byte to one
     character: enough to see whether a file that could not be decoded or parsed names what a check
     needs. None for anything that is not a readable regular file."""
-    try:  # never even try a link, a FIFO or a device
-        if not statmod.S_ISREG(os.lstat(path).st_mode):
-            return None
-        return read_regular(path, RAW_SCAN_BYTES)[:RAW_SCAN_BYTES].decode("latin-1")
-    except OSError:
-        return None
+    data = _read_if_regular(path, RAW_SCAN_BYTES)   # never even try a link, a FIFO or a device
+    return data[:RAW_SCAN_BYTES].decode("latin-1") if data is not None else None
 
 
 def read_source(ref: FileRef) -> SourceFile | Skipped:
@@ -257,14 +259,8 @@ def tracked_paths(root: Path) -> set[str]:
     `root` is no repository root or the index cannot be read."""
     import struct
 
-    index = root / ".git" / "index"
-    try:   # a regular file, not a link (which may point outside the tree), and bounded
-        if not statmod.S_ISREG(os.lstat(index).st_mode):
-            return set()
-        data = read_regular(index, MAX_INDEX_BYTES)
-    except OSError:
-        return set()
-    if len(data) > MAX_INDEX_BYTES:
+    data = _read_if_regular(root / ".git" / "index", MAX_INDEX_BYTES)   # never through a link, bounded
+    if data is None or len(data) > MAX_INDEX_BYTES:
         return set()
     if len(data) < 12 or data[:4] != b"DIRC":
         return set()

@@ -21,8 +21,8 @@ def render_json(report: Report, lang: str) -> str:
     return _encode(report.to_contract(lang), 0) + "\n"
 
 
-def _encode(value, level: int, one_line: bool = False) -> str:
-    if one_line or not isinstance(value, (dict, list)) or not value:
+def _encode(value, level: int) -> str:
+    if not isinstance(value, (dict, list)) or not value:
         return _COMPACT(value)
     inner, outer = "\n" + "  " * (level + 1), "\n" + "  " * level
     if isinstance(value, dict):
@@ -36,6 +36,6 @@ def _member(key: str, value, level: int) -> str:
     name = _COMPACT(key)
     if key in _ONE_LINE_ITEMS and isinstance(value, list) and value:
         inner, outer = "\n" + "  " * (level + 2), "\n" + "  " * (level + 1)
-        records = ("," + inner).join(_encode(item, 0, one_line=True) for item in value)
+        records = ("," + inner).join(_COMPACT(item) for item in value)
         return f"{name}: [{inner}{records}{outer}]"
     return f"{name}: {_encode(value, level + 1)}"
