@@ -74,6 +74,13 @@ def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool)
     module = parse_module(rel, text, wanted, split_classes)
     if isinstance(module, ParseFailure):
         return {"error": {"line": module.line, "column": module.column, "message": module.message}}
+    try:
+        return _scan_parsed(module, text, checks, cli)
+    finally:
+        module.release()
+
+
+def _scan_parsed(module, text: str, checks: list[tuple[str, object]], cli: bool) -> dict:
     facts: dict[str, list[dict]] = {}
     errors: dict[str, str] = {}
     for check_id, check in checks:
