@@ -261,7 +261,7 @@ def class_attribute_assignments(module, owner: cst.ClassDef, name: str) -> list[
         for statement in owner.body.body:
             if not isinstance(statement, cst.FunctionDef):
                 continue
-            for node in module.walk(statement.body):
+            for node in module.descendants(statement.body, cst.Assign, cst.AnnAssign):
                 if isinstance(node, cst.Assign):
                     for target in node.targets:
                         key = access_path(target.target)
