@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from leveraudit import __version__
 from leveraudit.cache import default_cache_dir
@@ -60,6 +59,13 @@ class Lang(str, Enum):
     en = "en"
 
 
+def Console(**options):  # noqa: N802 - stands for rich's Console, imported on first use
+    """rich's Console: imported only by what draws on a terminal (JSON, Markdown, SARIF... never need it)."""
+    from rich.console import Console as RichConsole
+
+    return RichConsole(**options)
+
+
 def _die(message: str) -> None:
     typer.echo(f"leveraudit: error: {message}", err=True)
     raise typer.Exit(2)
@@ -101,7 +107,6 @@ def check(
     from leveraudit.atomic import write_atomically
     from leveraudit.gate import GateError, changed_files, limit_to_changed, load_baseline, regressions
     from leveraudit.report import TEXT_RENDERERS
-    from leveraudit.report.terminal import render_terminal
 
     if not root.exists():
         _die(f"root {root} does not exist")
@@ -126,6 +131,8 @@ def check(
         limit_to_changed(report, changed)
         report.changed_since = changed_since
     if format is Format.terminal:
+        from leveraudit.report.terminal import render_terminal   # rich: only for the terminal
+
         buffer = io.StringIO() if output else None
         console = Console(file=buffer, width=120 if output else None)
         render_terminal(report, chosen_lang, console, verbose=verbose)
@@ -154,6 +161,8 @@ def check(
 
 
 def _run_with_progress(run_audit, spec, root, spec_path, cache, jobs):
+    if not sys.stderr.isatty():   # what rich's is_terminal asks first; no bar, and no rich, off a terminal
+        return run_audit(spec, root, spec_path=spec_path, cache_dir=cache, jobs=jobs)
     stderr = Console(stderr=True)
     if not stderr.is_terminal:
         return run_audit(spec, root, spec_path=spec_path, cache_dir=cache, jobs=jobs)

@@ -1,5 +1,6 @@
 """libcst is imported on first use (leveraudit/lazy.py): a warm run, whose facts all come from the
-cache, never imports it, and the lazy module behaves as libcst itself once loaded."""
+cache, never imports it, and the lazy module behaves as libcst itself once loaded. Nor does a report
+written as JSON import rich: only the terminal renderer and the progress bar draw with it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ try:
     runpy.run_module("leveraudit", run_name="__main__")
 except SystemExit as exc:
     code = exc.code
-print(json.dumps({"libcst": "libcst" in sys.modules, "code": code}))
+print(json.dumps({"libcst": "libcst" in sys.modules, "rich": "rich" in sys.modules, "code": code}))
 """
 
 
@@ -34,8 +35,8 @@ def test_a_warm_check_never_imports_libcst(tmp_path):
     root = REPO / "tests" / "fixtures" / "research_after"
     cold = _run(V3, root, tmp_path / "cold.json", tmp_path / "cache")
     warm = _run(V3, root, tmp_path / "warm.json", tmp_path / "cache")
-    assert cold == {"libcst": True, "code": 0}     # not vacuous: the cold run parses
-    assert warm == {"libcst": False, "code": 0}
+    assert cold == {"libcst": True, "rich": False, "code": 0}     # not vacuous: the cold run parses
+    assert warm == {"libcst": False, "rich": False, "code": 0}
     assert (tmp_path / "warm.json").read_text() == (tmp_path / "cold.json").read_text()
 
 
@@ -47,3 +48,12 @@ def test_the_lazy_module_is_libcst_once_loaded():
     assert cst.Name is libcst.Name and cst.parse_module is libcst.parse_module
     assert cst.metadata.PositionProvider is libcst.metadata.PositionProvider
     assert "Name" in vars(cst)   # copied: later reads are plain dictionary lookups
+
+
+def test_the_terminal_report_still_draws_with_rich(tmp_path):
+    # the other side of "JSON never imports rich": the terminal renderer does (not vacuous)
+    done = subprocess.run([sys.executable, "-m", "leveraudit", "check", "--spec", str(V3), "--no-cache",
+                           str(REPO / "tests" / "fixtures" / "research_after")],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "3.3.3" in done.stdout and "✅" in done.stdout
