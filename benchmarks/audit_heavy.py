@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from audit_research import build_tree  # noqa: E402
+from audit_transformers import cli_env  # noqa: E402
 
 SPEC = HERE / "heavy" / "heavy.yaml"
 
@@ -64,6 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, help="tree to audit (default: the generated research-size tree)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", action="append", default=[], metavar="WORDS",
+                        help="time only the rows whose name contains WORDS (repeatable); the ast.parse and "
+                             "libcst-on-2-processes rows, which the ratios are of, are always timed")
     args = parser.parse_args()
     tree = args.tree or build_tree(HERE / ".data" / "research-17k")
     files = sorted(p for p in tree.rglob("*.py") if p.is_file() and not p.is_symlink())
@@ -102,6 +106,7 @@ def main() -> None:
         return run
 
     cache_holder = {}
+    env = cli_env()
 
     def leveraudit(cold: bool):
         def run():
@@ -110,14 +115,25 @@ def main() -> None:
             done = subprocess.run([sys.executable, "-m", "leveraudit", "check", "--spec", str(SPEC), str(tree),
                                    "-f", "json", "-o", str(Path(cache_holder["dir"]) / "r.json"),
                                    "--cache-dir", cache_holder["dir"], "--fail-on", "never"],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise SystemExit(done.stderr)
         return run
 
+    def one_file_changed():   # a warm run after an edit of one kept file (about 1,800 lines, as a typical module)
+        rel = min(kept, key=lambda pair: abs(pair[1].count("\n") - 1800))[0]
+        path = tree / rel
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# an edit the benchmark makes and takes back\n")
+        try:
+            leveraudit(False)()
+        finally:
+            path.write_bytes(original)
+
     runs = {"bare ast.parse (whole tree)": bare, "libcst parse (kept files, 1 process)": libcst_parse,
             "libcst parse (kept files, 2 processes)": libcst_parse_2,
             "leveraudit cold (CLI)": leveraudit(True), "leveraudit warm (CLI)": leveraudit(False),
+            "leveraudit warm, one file changed (CLI)": one_file_changed,
             "engine cold (in process, 2 jobs)": engine(True), "engine warm (in process)": engine(False)}
     if shutil.which("semgrep"):
         # no version check (it waits on the network), and every file, as leveraudit reads them
@@ -128,6 +144,9 @@ def main() -> None:
         binary = shutil.which("ast-grep")
         runs["ast-grep"] = lambda: subprocess.run([binary, "run", "-p", "$M.load_state_dict($$$)", str(tree)],
                                                   capture_output=True)
+    always = ("bare ast.parse (whole tree)", "libcst parse (kept files, 2 processes)")
+    if args.only:
+        runs = {name: run for name, run in runs.items() if name in always or any(w in name for w in args.only)}
     timings: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeat):
         for name, run in runs.items():  # interleaved: drift on a shared machine hits every row alike
