@@ -142,3 +142,15 @@ def test_junit_counts_required_failures_only(reports):
     root = ET.fromstring(render(reports["research_before"], "junit", "en"))
     assert root.get("failures") == "5" and root.get("errors") == "0"
     assert ET.fromstring(render(reports["research_after"], "junit", "en")).get("failures") == "0"
+
+
+def test_a_one_line_record_is_exactly_what_json_dumps_writes():
+    from leveraudit.report.json_report import _record
+
+    tricky = [{"z": 1, "a": [2.5, float("nan"), float("inf"), -0.0, 10**30], "中文": "引号\"\\\n\t\u2028",
+               "nested": {"b": None, "a": True, "c": {"y": [], "x": {}}}, "": "empty key"},
+              {"path": "a/b.py", "line": 3, "message": {"zh": "✅", "en": "ok"}}, {}]
+    for value in tricky:
+        assert _record(value) == json.dumps(value, ensure_ascii=False, sort_keys=True)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _record({"bad": object()})

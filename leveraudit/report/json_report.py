@@ -14,7 +14,22 @@ from leveraudit.report.model import Report
 
 _ONE_LINE_ITEMS = frozenset({"evidence", "diagnostics"})   # lists whose records are written one per line
 # one encoder for every value: `json.dumps` with options builds a new one per call
-_COMPACT = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+_COMPACT = _ENCODER.encode
+try:   # the C encoder itself, made once: `encode` builds one per call (0.1 s per 30,000 records)
+    from json.encoder import c_make_encoder, encode_basestring
+
+    _C_ITER = c_make_encoder(None, _ENCODER.default, encode_basestring, None, ": ", ", ", True, False, True) \
+        if c_make_encoder is not None else None
+except ImportError:   # an interpreter without CPython's accelerator
+    _C_ITER = None
+
+
+def _record(value) -> str:
+    """One evidence record or diagnostic, compact: exactly `_COMPACT(value)` (tested)."""
+    if _C_ITER is not None and isinstance(value, dict):
+        return "".join(_C_ITER(value, 0))
+    return _COMPACT(value)
 
 
 def render_json(report: Report, lang: str) -> str:
@@ -36,6 +51,6 @@ def _member(key: str, value, level: int) -> str:
     name = _COMPACT(key)
     if key in _ONE_LINE_ITEMS and isinstance(value, list) and value:
         inner, outer = "\n" + "  " * (level + 2), "\n" + "  " * (level + 1)
-        records = ("," + inner).join(_COMPACT(item) for item in value)
+        records = ("," + inner).join(_record(item) for item in value)
         return f"{name}: [{inner}{records}{outer}]"
     return f"{name}: {_encode(value, level + 1)}"
