@@ -79,6 +79,9 @@ def main() -> None:
     for name, seconds in sorted(spent.items(), key=lambda pair: -pair[1]):
         print(f"  {name:34} {seconds:7.2f} s")
     print(f"  {'outside the per-file work':34} {total - per_file:7.2f} s  (discovery, reading, pre-filter, evaluation)")
+    import resource   # peak memory of this one-process audit: what parsed trees kept alive would show up as
+
+    print(f"peak memory (max RSS) so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
     if args.no_cprofile:
         return
     profile = cProfile.Profile()
