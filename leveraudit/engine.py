@@ -251,7 +251,8 @@ class PlanIndex:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(self.fresh, stream)
+                # one C-encoded write: `json.dump` to a stream runs the pure-Python encoder (0.1 s on transformers)
+                stream.write(json.dumps(self.fresh))
             os.replace(temp, self.path)
         except OSError:
             pass

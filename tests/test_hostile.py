@@ -195,6 +195,25 @@ def test_a_directory_that_cannot_be_listed_is_a_diagnostic(tmp_path, monkeypatch
     assert [(s.rel, s.reason) for s in found.skipped] == [("locked", "cannot list directory: Permission denied")]
 
 
+def test_directories_nested_past_the_recursion_limit_are_walked(tmp_path):
+    # 1,200 levels of one-letter folders: a recursive walk (os.walk before Python 3.12) dies of RecursionError
+    import sys
+
+    from leveraudit.extract.discover import discover
+
+    depth = 1200
+    assert depth > sys.getrecursionlimit()
+    deep = tmp_path / "tree"
+    deep.mkdir()
+    for _ in range(depth):   # one level at a time: pathlib's own `mkdir(parents=True)` recurses
+        deep = deep / "d"
+        os.mkdir(deep)
+    (deep / "bottom.py").write_text("x = 1\n", encoding="utf-8")
+    (tmp_path / "tree" / "top.py").write_text("y = 2\n", encoding="utf-8")
+    found = discover(tmp_path / "tree", ["**/*.py"], [])
+    assert [f.rel for f in found.files] == ["d/" * depth + "bottom.py", "top.py"]
+
+
 @pytest.mark.parametrize("index_version", ["2", "3", "4"])
 def test_a_tracked_file_that_gitignore_matches_is_still_audited(tmp_path, index_version):
     import subprocess

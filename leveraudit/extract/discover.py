@@ -310,31 +310,38 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
     tracked = tracked_paths(root)
     tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}
 
-    def unlistable(error: OSError) -> None:
-        where = Path(error.filename).relative_to(root).as_posix() if error.filename else "."
-        result.skipped.append(Skipped(where, f"cannot list directory: {error.strerror}"))
+    def visit(directory: str, rel_dir: str) -> list[tuple[str, str]]:
+        """Record one directory's files; return its subdirectories to walk, in name order.
 
-    for current, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlistable):
-        current_path = Path(current)
-        rel_dir = current_path.relative_to(root).as_posix()
-        rel_dir = "" if rel_dir == "." else rel_dir
-        if (current_path / ".gitignore").is_file():
-            ignore.add_file(current_path / ".gitignore", rel_dir)
-        kept = []
-        for name in sorted(dirnames):
+        One `scandir` per directory and one `lstat` per candidate file: an entry's type comes from the
+        listing, links are never followed (no `stat` that a link swapped in between could redirect)."""
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            result.skipped.append(Skipped(rel_dir or ".", f"cannot list directory: {error.strerror}"))
+            return []
+        if any(entry.name == ".gitignore" for entry in entries) and os.path.isfile(os.path.join(directory, ".gitignore")):
+            ignore.add_file(Path(directory, ".gitignore"), rel_dir)
+        subdirectories = []
+        for entry in entries:
+            name = entry.name
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            if name in ALWAYS_SKIPPED_DIRS or (current_path / name).is_symlink():
+            try:
+                is_dir = entry.is_dir()   # through a link, as os.walk sorts names: a link to a folder is left out
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if name in ALWAYS_SKIPPED_DIRS or entry.is_symlink():
+                    continue
+                if excludes.matches_dir(rel):
+                    result.excluded += 1
+                    continue
+                if ignore.ignored(rel, True) and rel not in tracked_dirs:
+                    result.ignored += 1
+                    continue
+                subdirectories.append((entry.path, rel))
                 continue
-            if excludes.matches_dir(rel):
-                result.excluded += 1
-                continue
-            if ignore.ignored(rel, True) and rel not in tracked_dirs:
-                result.ignored += 1
-                continue
-            kept.append(name)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            rel = f"{rel_dir}/{name}" if rel_dir else name
             if not includes.matches(rel):
                 continue
             if excludes.matches(rel):
@@ -343,14 +350,13 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
             if ignore.ignored(rel, False) and rel not in tracked:
                 result.ignored += 1
                 continue
-            path = current_path / name
-            if path.is_symlink():
-                result.skipped.append(Skipped(rel, "symbolic link (not followed)"))
-                continue
             try:
-                stat = path.stat()
+                stat = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 result.skipped.append(Skipped(rel, f"cannot stat: {exc.strerror}"))
+                continue
+            if statmod.S_ISLNK(stat.st_mode):
+                result.skipped.append(Skipped(rel, "symbolic link (not followed)"))
                 continue
             if not statmod.S_ISREG(stat.st_mode):
                 result.skipped.append(Skipped(rel, "not a regular file (a FIFO, socket or device is never read)"))
@@ -358,7 +364,13 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
             if stat.st_size > MAX_FILE_BYTES:
                 result.skipped.append(Skipped(rel, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({stat.st_size} bytes)"))
                 continue
-            result.files.append(FileRef(path, rel, stat.st_size, stat.st_mtime_ns, (stat.st_ctime_ns, stat.st_ino)))
+            result.files.append(FileRef(Path(entry.path), rel, stat.st_size, stat.st_mtime_ns, (stat.st_ctime_ns, stat.st_ino)))
+        return subdirectories
+
+    # depth first, in name order, as os.walk goes; a stack, not recursion: nesting cannot exhaust the C stack
+    pending = [(str(root), "")]
+    while pending:
+        pending.extend(reversed(visit(*pending.pop())))
     result.files.sort(key=lambda f: f.rel)
     return result
 
