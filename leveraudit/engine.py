@@ -123,6 +123,8 @@ def _segment_test(checks: list[tuple[str, object]], cli: bool):
 # below this much to parse, starting worker processes costs more than it saves
 PARALLEL_MIN_FILES = 4
 PARALLEL_MIN_LINES = 4000
+# unchanged files whose cached facts take longer to read than starting workers (about 0.1 ms each)
+OVERLAP_MIN_CACHED = 500
 
 # seconds of analysis one file may take; beyond it the file is a diagnostic and the run goes on
 FILE_TIME_BUDGET_S = float(os.environ.get("LEVERAUDIT_FILE_BUDGET", "60"))
@@ -330,32 +332,55 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
             running[pool.submit(_scan_job, job)] = plan
         waiting.clear()
 
+    def start_pool() -> None:
+        nonlocal pool
+        pool = ProcessPoolExecutor(max_workers=workers)
+        stats.workers = workers
+
+    def schedule(plan: _Plan) -> None:
+        nonlocal waiting_lines
+        todo.append(plan)
+        waiting.append((plan, (plan.ref.rel, plan.text, [(i, checks_by_id[i]) for i in plan.check_ids], plan.cli)))
+        waiting_lines += plan.text.count("\n")
+        if pool is None and workers > 1 and len(todo) >= PARALLEL_MIN_FILES and waiting_lines > PARALLEL_MIN_LINES:
+            start_pool()
+        if pool is not None and len(waiting) >= 4 * workers:
+            hand_over()
+
+    def cached(plan: _Plan) -> bool:
+        facts = cache.get(_cache_key(plan))
+        if facts is not None:
+            results[plan.ref.rel] = facts
+            stats.cached += 1
+        return facts is not None
+
+    unchanged: list[_Plan] = []   # known from the index: their facts are read once what changed is handed over
     try:
         # planning (reading, pre-filter, cache lookups) overlaps with the workers' parsing
         for plan in _plan(spec, root, discovery, index, stats, skipped, programs):
             plans.append(plan)
-            cached = cache.get(_cache_key(plan))
-            if cached is not None:
-                results[plan.ref.rel] = cached
-                stats.cached += 1
+            if plan.text is None:
+                unchanged.append(plan)
+            elif not cached(plan):
+                schedule(plan)
+        # a warm run with a few changed files: one worker parses them (and imports libcst) while this
+        # process reads the unchanged files' facts, instead of one after the other
+        if pool is None and waiting and workers > 1 and len(unchanged) >= OVERLAP_MIN_CACHED:
+            start_pool()
+        if pool is not None:
+            hand_over()
+        for plan in unchanged:
+            if cached(plan):
                 continue
-            if plan.text is None:  # known from the index but not cached: read it now
-                source = read_source(plan.ref)
-                if isinstance(source, Skipped):
-                    skipped.append(source)
-                    continue
-                if source.digest != plan.digest:
-                    plan.digest = source.digest
-                    plan.check_ids, plan.cli, plan.spared_ids = Planner(spec).relevance(plan.ref.rel, source.text)
-                plan.text = source.text
-            todo.append(plan)
-            waiting.append((plan, (plan.ref.rel, plan.text, [(i, checks_by_id[i]) for i in plan.check_ids], plan.cli)))
-            waiting_lines += plan.text.count("\n")
-            if pool is None and workers > 1 and len(todo) >= PARALLEL_MIN_FILES and waiting_lines > PARALLEL_MIN_LINES:
-                pool = ProcessPoolExecutor(max_workers=workers)
-                stats.workers = workers
-            if pool is not None and len(waiting) >= 4 * workers:
-                hand_over()
+            source = read_source(plan.ref)   # known from the index but not cached: read it now
+            if isinstance(source, Skipped):
+                skipped.append(source)
+                continue
+            if source.digest != plan.digest:
+                plan.digest = source.digest
+                plan.check_ids, plan.cli, plan.spared_ids = Planner(spec).relevance(plan.ref.rel, source.text)
+            plan.text = source.text
+            schedule(plan)
         if pool is not None:
             hand_over()
             for future in as_completed(running):

@@ -43,6 +43,24 @@ def test_parallel_parsing_gives_the_same_report(tmp_path, v3_spec):
     assert parallel.model_dump() == serial.model_dump()
 
 
+def test_a_warm_run_parses_its_edit_in_a_worker_while_reading_the_rest_and_agrees(tmp_path, v3_spec, monkeypatch):
+    from leveraudit import engine
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "research_before", root)
+    cache = tmp_path / "cache"
+    run_audit(v3_spec, root, cache_dir=cache, jobs=2)
+    shutil.copy(FIXTURES / "research_after" / "lever_lm/models/v3/generate_rl_data.py",
+                root / "lever_lm/models/v3/generate_rl_data.py")
+    monkeypatch.setattr(engine, "OVERLAP_MIN_CACHED", 1)   # the fixture tree is small: overlap anyway
+    overlapped, stats = run_audit(v3_spec, root, cache_dir=cache, jobs=2)
+    assert stats.workers == 2 and stats.parsed == 1 and stats.cached > 0, "the overlapping path must really run"
+    fresh, fresh_stats = run_audit(v3_spec, root, jobs=1)   # no cache, one process
+    assert fresh_stats.workers == 0
+    assert overlapped.model_dump() == fresh.model_dump()
+    assert {i.id: i.status for i in overlapped.items}["3.3.1"] == "pass"
+
+
 def test_a_same_size_edit_with_its_mtime_restored_is_seen(tmp_path, v3_spec):
     import os
 

@@ -210,7 +210,13 @@ def test_directories_nested_past_the_recursion_limit_are_walked(tmp_path):
         os.mkdir(deep)
     (deep / "bottom.py").write_text("x = 1\n", encoding="utf-8")
     (tmp_path / "tree" / "top.py").write_text("y = 2\n", encoding="utf-8")
-    found = discover(tmp_path / "tree", ["**/*.py"], [])
+    try:
+        found = discover(tmp_path / "tree", ["**/*.py"], [])
+    finally:   # taken down bottom up: shutil.rmtree (and so pytest's own clean-up) recurses too
+        os.remove(deep / "bottom.py")
+        while deep != tmp_path / "tree":
+            os.rmdir(deep)
+            deep = deep.parent
     assert [f.rel for f in found.files] == ["d/" * depth + "bottom.py", "top.py"]
 
 
