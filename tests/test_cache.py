@@ -20,13 +20,19 @@ def test_warm_run_hits_cache_and_agrees(tmp_path, v3_spec):
     assert not any(p.name.endswith(".json") for p in root.rglob("*")), "nothing is written into the audited tree"
 
 
-def test_an_edit_invalidates_only_that_file(tmp_path, v3_spec):
+def _audited_then_edited(tmp_path, spec, jobs: int):
+    """The research fixture tree audited once into a cache, then one file edited: (tree, cache)."""
     root = tmp_path / "tree"
     shutil.copytree(FIXTURES / "research_before", root)
     cache = tmp_path / "cache"
-    run_audit(v3_spec, root, cache_dir=cache, jobs=1)
+    run_audit(spec, root, cache_dir=cache, jobs=jobs)
     shutil.copy(FIXTURES / "research_after" / "lever_lm/models/v3/generate_rl_data.py",
                 root / "lever_lm/models/v3/generate_rl_data.py")
+    return root, cache
+
+
+def test_an_edit_invalidates_only_that_file(tmp_path, v3_spec):
+    root, cache = _audited_then_edited(tmp_path, v3_spec, jobs=1)
     report, stats = run_audit(v3_spec, root, cache_dir=cache, jobs=1)
     assert stats.parsed == 1
     assert {i.id: i.status for i in report.items}["3.3.1"] == "pass"
@@ -46,12 +52,7 @@ def test_parallel_parsing_gives_the_same_report(tmp_path, v3_spec):
 def test_a_warm_run_parses_its_edit_in_a_worker_while_reading_the_rest_and_agrees(tmp_path, v3_spec, monkeypatch):
     from leveraudit import engine
 
-    root = tmp_path / "tree"
-    shutil.copytree(FIXTURES / "research_before", root)
-    cache = tmp_path / "cache"
-    run_audit(v3_spec, root, cache_dir=cache, jobs=2)
-    shutil.copy(FIXTURES / "research_after" / "lever_lm/models/v3/generate_rl_data.py",
-                root / "lever_lm/models/v3/generate_rl_data.py")
+    root, cache = _audited_then_edited(tmp_path, v3_spec, jobs=2)
     monkeypatch.setattr(engine, "OVERLAP_MIN_CACHED", 1)   # the fixture tree is small: overlap anyway
     overlapped, stats = run_audit(v3_spec, root, cache_dir=cache, jobs=2)
     assert stats.workers == 2 and stats.parsed == 1 and stats.cached > 0, "the overlapping path must really run"

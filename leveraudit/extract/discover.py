@@ -310,6 +310,16 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
     tracked = tracked_paths(root)
     tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}
 
+    def left_out(rel: str, folder: bool) -> bool:
+        """Excluded by the spec, or ignored by `.gitignore` and not tracked by git; counted either way."""
+        if excludes.matches_dir(rel) if folder else excludes.matches(rel):
+            result.excluded += 1
+            return True
+        if ignore.ignored(rel, folder) and rel not in (tracked_dirs if folder else tracked):
+            result.ignored += 1
+            return True
+        return False
+
     def visit(directory: str, rel_dir: str) -> list[tuple[str, str]]:
         """Record one directory's files; return its subdirectories to walk, in name order.
 
@@ -332,23 +342,10 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
             except OSError:
                 is_dir = False
             if is_dir:
-                if name in ALWAYS_SKIPPED_DIRS or entry.is_symlink():
-                    continue
-                if excludes.matches_dir(rel):
-                    result.excluded += 1
-                    continue
-                if ignore.ignored(rel, True) and rel not in tracked_dirs:
-                    result.ignored += 1
-                    continue
-                subdirectories.append((entry.path, rel))
+                if name not in ALWAYS_SKIPPED_DIRS and not entry.is_symlink() and not left_out(rel, True):
+                    subdirectories.append((entry.path, rel))
                 continue
-            if not includes.matches(rel):
-                continue
-            if excludes.matches(rel):
-                result.excluded += 1
-                continue
-            if ignore.ignored(rel, False) and rel not in tracked:
-                result.ignored += 1
+            if not includes.matches(rel) or left_out(rel, False):
                 continue
             try:
                 stat = entry.stat(follow_symlinks=False)
