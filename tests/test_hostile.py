@@ -112,6 +112,15 @@ def test_code_libcst_cannot_survive_is_a_diagnostic_not_a_crash(tmp_path, source
         assert messages and ("too deeply nested" in messages[0] or "too long" in messages[0])
 
 
+@pytest.mark.parametrize("quoted", ["# " + "(" * 500, "s = rb'" + "[" * 500 + "'", 'doc = f"""' + "{" * 300 + '"""',
+                                    "# " + " + ".join(["1"] * 2000)], ids=["comment", "bytes", "fstring", "operators"])
+def test_brackets_and_operators_in_comments_and_strings_are_not_code(quoted):
+    from leveraudit.extract.module import too_complex
+
+    assert too_complex("x = 1\n" + quoted + "\ny = (2)\n") is None
+    assert too_complex("x = 1\n" + quoted + "\ny = " + "(" * 150 + "2" + ")" * 150 + "\n").startswith("too deeply")
+
+
 def test_yaml_aliases_cannot_blow_up_a_spec(tmp_path):
     import subprocess
     import sys

@@ -684,13 +684,15 @@ def _number(text: str) -> int | float:
 
 MAX_NESTING = 100  # brackets open at once; libcst's native parser crashes (SIGSEGV) far deeper
 MAX_OPERATORS = 1000  # binary operators in one logical line; libcst's time grows with the square of the chain
-_NOT_CODE = re.compile(r'[rRbBuUfF]{0,2}("""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*')
+# the lookahead is a necessary first character: the regex engine skips to it (a quarter less time per file)
+_NOT_CODE = re.compile(r'(?=[rRbBuUfF"\'#])(?:[rRbBuUfF]{0,2}("""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*)')
 _SHAPE = re.compile(r"[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b")
 
 
-# strings and comments, found from their quote or hash (the regex tries only at those characters)
+# strings and comments, found from their quote or hash: the leading lookahead lets the regex engine skip to
+# those characters (without it, it tried every alternative at every position: 30% slower on transformers)
 _STRING_OR_COMMENT = re.compile(
-    r'(?P<string>"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*')
+    r'(?=["\'#])(?:(?P<string>"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*)')
 
 
 def _blank(match: re.Match) -> str:
