@@ -180,3 +180,19 @@ def test_index_skipping_token_only_fields_keeps_every_node(monkeypatch):
     full = [shape(ParsedModule("t.py", s, t)) for s, t in zip(sources, trees)]
     assert fast == full
     assert sum(len(f) for f in fast) > 5000
+
+
+def test_name_chain_code_read_off_the_chain_is_what_libcst_generates():
+    # `ParsedModule.code` reads a plain `a.b.c` off the names; anything with parentheses, spaces or a line
+    # break around a dot must still come from libcst's code generation
+    source = ("x = ( self . a )\ny = self.\\\n  b\nz = (self).c\nw = self.config.hidden\nv = (self.a).b\n"
+              "u = self .c\nt = self. d\ns = ((q))\n" + TRICKY)
+    tree = cst.parse_module(source)
+    module = ParsedModule("m.py", source, tree)
+    seen = plain = 0
+    for kind in (cst.Name, cst.Attribute):
+        for node in module.by_type.get(kind, []):
+            seen += 1
+            plain += "(" not in tree.code_for_node(node) and " " not in tree.code_for_node(node)
+            assert module.code(node) == tree.code_for_node(node)
+    assert seen > 40 and plain > 20

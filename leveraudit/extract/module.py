@@ -322,6 +322,23 @@ def dotted_name(node: cst.CSTNode | None) -> str:
     return ""
 
 
+def _plain_chain(node: cst.CSTNode) -> str | None:
+    """The code of a name chain written without parentheses or spaces around its dots (exactly what
+    libcst would generate for it), without generating code; None for any other node."""
+    names = []
+    while type(node) is cst.Attribute:
+        before, after = node.dot.whitespace_before, node.dot.whitespace_after
+        if node.lpar or type(before) is not cst.SimpleWhitespace or before.value \
+                or type(after) is not cst.SimpleWhitespace or after.value:
+            return None
+        names.append(node.attr.value)
+        node = node.value
+    if type(node) is not cst.Name or node.lpar:
+        return None
+    names.append(node.value)
+    return ".".join(reversed(names))
+
+
 class ParsedModule:
     def __init__(self, rel: str, text: str, tree: cst.Module, statements: list[ast.stmt] | None = None,
                  blanked: int = 0) -> None:
@@ -565,6 +582,11 @@ class ParsedModule:
         return self._anchors
 
     def code(self, node: cst.CSTNode) -> str:
+        kind = type(node)
+        if kind is cst.Attribute or kind is cst.Name:   # `self.config.x`: most evidence, read off the chain
+            plain = _plain_chain(node)
+            if plain is not None:
+                return plain
         return self.tree.code_for_node(node)
 
     def words(self, node: cst.CSTNode) -> frozenset[str]:
