@@ -5,6 +5,7 @@ written as JSON import rich: only the terminal renderer and the progress bar dra
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -57,3 +58,24 @@ def test_the_terminal_report_still_draws_with_rich(tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "3.3.3" in done.stdout and "✅" in done.stdout
+
+
+def test_the_cli_never_looks_up_pydantic_plugins():
+    # pydantic scans every installed distribution's entry points for plugins when the first model is built
+    # (20-50 ms a run); the CLI turns the lookup off unless the user set PYDANTIC_DISABLE_PLUGINS themselves
+    probe = ("import importlib.metadata as m, json, os\n"
+             "calls = []\n"
+             "real = m.entry_points\n"
+             "m.entry_points = lambda **kw: (calls.append(kw.get('group')), real(**kw))[1]\n"
+             "import leveraudit.cli\n"
+             "from leveraudit.spec import load_spec\n"
+             f"load_spec({str(V3)!r})\n"
+             "print(json.dumps([calls, os.environ.get('PYDANTIC_DISABLE_PLUGINS')]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[], "__all__"]
+    mine = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
+                          env={**env, "PYDANTIC_DISABLE_PLUGINS": "some_plugin"}, timeout=120)
+    calls, setting = json.loads(mine.stdout)
+    assert setting == "some_plugin" and "pydantic" in calls   # the user's choice wins (and the probe sees lookups)
