@@ -2,7 +2,8 @@
 
 One process (jobs=1, so every cost shows up here), a fresh cache, the heavy spec by default. It prints the
 time per phase (libcst's parse plus the index, each check kind's scan, the CLI extraction, and what is
-left: discovery, reading, the pre-filter, evaluation), then cProfile's top functions.
+left: discovery, reading, the pre-filter, evaluation; discovery and the JSON report's rendering on their own),
+then cProfile's top functions.
 
     python benchmarks/profile_heavy.py                              # the generated research-size tree
     python benchmarks/profile_heavy.py --tree path/to/django --spec rules/v3.yaml --top 40
@@ -27,7 +28,7 @@ sys.path.insert(0, str(HERE))
 from audit_research import build_tree  # noqa: E402
 
 
-def phases(spec, tree: Path) -> tuple[dict[str, float], float]:
+def phases(spec, tree: Path) -> tuple[dict[str, float], float, object]:
     """Seconds per phase of one cold, single-process audit (the engine's functions wrapped in timers)."""
     import leveraudit.engine as engine
     from leveraudit.checks import KINDS
@@ -44,21 +45,22 @@ def phases(spec, tree: Path) -> tuple[dict[str, float], float]:
         return run
 
     saved = [(engine, "parse_module", engine.parse_module), (engine, "extract_cli", engine.extract_cli),
-             (engine, "_scan_job", engine._scan_job)]
+             (engine, "_scan_job", engine._scan_job), (engine, "discover", engine.discover)]
     saved += [(kind, "scan", kind.scan) for kind in KINDS.values()]
     engine.parse_module = timed("libcst parse + index", engine.parse_module)
     engine.extract_cli = timed("CLI extraction", engine.extract_cli)
     engine._scan_job = timed("per-file work (all of the above)", engine._scan_job)
+    engine.discover = timed("discovery (part of what is outside)", engine.discover)
     for name, kind in KINDS.items():
         kind.scan = timed(f"scan: {name}", kind.scan)
     try:
         start = time.perf_counter()
-        engine.run_audit(spec, tree, cache_dir=Path(tempfile.mkdtemp(prefix="leveraudit-profile-")), jobs=1)
+        report, _ = engine.run_audit(spec, tree, cache_dir=Path(tempfile.mkdtemp(prefix="leveraudit-profile-")), jobs=1)
         total = time.perf_counter() - start
     finally:
         for owner, name, function in saved:
             setattr(owner, name, function)
-    return dict(spent), total
+    return dict(spent), total, report
 
 
 def main() -> None:
@@ -73,12 +75,17 @@ def main() -> None:
 
     spec = load_spec(args.spec)
     tree = args.tree or build_tree(HERE / ".data" / "research-17k")
-    spent, total = phases(spec, tree)
+    spent, total, report = phases(spec, tree)
     per_file = spent.pop("per-file work (all of the above)", 0.0)
     print(f"cold audit, one process: {total:.2f} s  ({tree})")
     for name, seconds in sorted(spent.items(), key=lambda pair: -pair[1]):
         print(f"  {name:34} {seconds:7.2f} s")
     print(f"  {'outside the per-file work':34} {total - per_file:7.2f} s  (discovery, reading, pre-filter, evaluation)")
+    from leveraudit.report.json_report import render_json
+
+    start = time.perf_counter()
+    size = len(render_json(report, "en"))
+    print(f"  {'JSON report (after the run)':34} {time.perf_counter() - start:7.2f} s  ({size / 1e6:.1f} MB)")
     import resource   # peak memory of this one-process audit: what parsed trees kept alive would show up as
 
     print(f"peak memory (max RSS) so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
