@@ -70,8 +70,8 @@ def spec_fingerprint(spec: Spec) -> str:
 
 def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool) -> dict:
     """Everything the evaluation needs from one file; runs in worker processes, returns JSON data."""
-    wanted, split_classes = _segment_test(checks, cli)
-    module = parse_module(rel, text, wanted, split_classes)
+    wanted, split_classes, follow_names = _segment_test(checks, cli)
+    module = parse_module(rel, text, wanted, split_classes, follow_names)
     if isinstance(module, ParseFailure):
         return {"error": {"line": module.line, "column": module.column, "message": module.message}}
     try:
@@ -105,19 +105,22 @@ def _scan_parsed(module, text: str, checks: list[tuple[str, object]], cli: bool)
 
 def _segment_test(checks: list[tuple[str, object]], cli: bool):
     """The test sparse parsing keeps a definition by (any check may hold a fact in it, or the CLI
-    extraction an option) and whether a kept class's methods are tested one by one; (None, False)
-    when the file must be parsed whole: a check reads the whole module."""
+    extraction an option), whether a kept class's methods are tested one by one, and whether what
+    kept code names is kept too; (None, False, True) when the file must be parsed whole: a check
+    reads the whole module."""
     if not SPARSE_PARSE:
-        return None, False
+        return None, False, True
     kinds = [(KINDS[check.kind], check) for _, check in checks]
     if any(kind.segment_relevant(check, "") is None for kind, check in kinds):
-        return None, False
+        return None, False, True
 
     def wanted(text: str) -> bool:
         return (cli and may_hold_options(text)) or any(kind.segment_relevant(check, text) for kind, check in kinds)
 
-    # the CLI extraction splits classes too: an option's program is its function's qualified name
-    return wanted, all(kind.splits_classes(check) for kind, check in kinds)
+    # the CLI extraction splits classes too: an option's program is its function's qualified name; it
+    # follows names (a parser handed to a helper)
+    return wanted, all(kind.splits_classes(check) for kind, check in kinds), \
+        cli or any(kind.follows_names(check) for kind, check in kinds)
 
 
 # below this much to parse, starting worker processes costs more than it saves

@@ -104,3 +104,38 @@ def test_call_matches_agrees_with_matching_the_generated_callee_text(glob):
             assert call_matches(module, call, glob) == expected, (glob, module.code(call.func))
             decided += expected
     assert decided or glob == "x.y"
+
+
+ALIASED_CALLS = ["import torch.serialization as ser\nser.load(p)\n", "from .torch import load\nload(p)\n",
+                 "import torch as T\nT.load(p)\n", "from torch import *\nload(p)\n",
+                 "def f():\n    from torch import load as L\n\ndef g(p):\n    return L(p)\n"]
+
+
+@pytest.mark.parametrize("glob", ["torch.load", "torch.*", "tor*.load", "*.lo?d", "serialization.load",
+                                  "*.load_state_dict", "super().__init__", "get_model().load_state_dict", "load"])
+def test_a_file_with_a_matching_call_always_passes_the_callee_pre_filter(glob):
+    """`may_call` (the text test of `call_kwarg` and `checked_load`) is necessary: every file holding a
+    call `call_matches` accepts passes it, whatever import the callee resolves through."""
+    import libcst as cst
+
+    from leveraudit.checks.call_kwarg import call_matches, may_call
+    from leveraudit.extract.module import ParsedModule
+
+    sources = [CALLEE_CODE] + ALIASED_CALLS + [p.read_text(encoding="utf-8")
+                                               for p in sorted((REPO / "tests" / "fixtures").rglob("*.py"))]
+    matched = 0
+    for source in sources:
+        module = ParsedModule("t.py", source, cst.parse_module(source))
+        if any(call_matches(module, call, glob) for call in module.calls):
+            matched += 1
+            assert may_call(source, glob), (glob, source[:80])
+    assert matched
+
+
+def test_a_dotted_callee_needs_each_of_its_names():
+    from leveraudit.checks.call_kwarg import may_call
+
+    assert not may_call("import json\nwith open(p) as f:\n    json.load(f)\n", "torch.load")
+    assert may_call("import torch\ntorch.load(p)\n", "torch.load")
+    assert not may_call("import torch\ntorch.save(p)\n", "torch.load")
+    assert may_call("import json\njson.load(f)\n", "*.load")

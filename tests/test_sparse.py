@@ -412,6 +412,62 @@ def test_a_pattern_that_matches_a_class_keeps_its_lines(monkeypatch, tmp_path):
     assert [(e["line"], e["end_line"]) for e in evidence] == [(1, 8)] and "def other" in evidence[0]["code"]
 
 
+def test_checks_local_to_their_definition_leave_out_what_kept_code_only_names(monkeypatch, tmp_path):
+    # `pattern` (without `follow`) and `param` read nothing outside the definition holding the match and
+    # resolve no name, so what kept code calls is left out too (the closure would keep it)
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(textwrap.dedent('''\
+        version: 1
+        title: local checks
+        lang: en
+        items:
+          - id: L1
+            title: loads and constructors
+            priority: low
+            checks:
+              - kind: pattern
+                id: L1/load
+                pattern: torch.load($P)
+              - kind: param
+                id: L1/config
+                function: "*.__init__"
+                name: config
+        '''), encoding="utf-8")
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "model.py").write_text(textwrap.dedent('''\
+        import torch
+
+        def run(path):
+            return torch.load(path)
+
+        def helper(x):
+            return x * 2
+
+        class Model:
+            def __init__(self, config, lr=helper(1)):
+                self.config = config
+                self._build()
+
+            def _build(self):
+                self.layer = helper(2)
+
+            def other(self):
+                return 3
+        '''), encoding="utf-8")
+    spec = load_spec(spec_path)
+    sparse_report, left_out = _report(spec, root, True, monkeypatch)
+    whole, _ = _report(spec, root, False, monkeypatch)
+    assert sparse_report == whole
+    assert left_out == 3   # helper, Model._build, Model.other (the closure would keep the first two)
+    evidence = json.loads(whole)["items"][0]["checks"][0]["evidence"]
+    assert [e["line"] for e in evidence] == [4]
+    assert json.loads(whole)["items"][0]["checks"][1]["status"] == "pass"
+    monkeypatch.setattr(engine, "SPARSE_PARSE", True)
+    wanted, split, follow = engine._segment_test([(c, ch) for _, c, ch in spec.iter_checks()], cli=False)
+    assert split and not follow
+
+
 def test_an_alias_is_expanded_however_many_there_are():
     # beyond 32 renamed imports the expansion reads the text's words instead of testing each alias
     imports = "".join(f"from pkg import name{i} as alias{i}\n" for i in range(40))
@@ -494,8 +550,9 @@ def test_the_cli_extraction_reads_the_same_options_from_a_sparse_parse():
     from leveraudit.extract.cli import extract_cli
 
     source = textwrap.dedent(CLI_SHAPES)
-    wanted, split = engine._segment_test([], cli=True)
-    sparse_module = parse_module("cli.py", source, wanted, split)
+    wanted, split, follow = engine._segment_test([], cli=True)
+    assert follow   # a parser handed to a helper: the CLI extraction follows names
+    sparse_module = parse_module("cli.py", source, wanted, split, follow)
     whole = parse_module("cli.py", source)
     assert sparse_module.blanked == 3   # helper_without_flags, Commands.unrelated, plain_tail
     options = [o.to_json() for o in extract_cli(sparse_module)]

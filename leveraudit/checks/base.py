@@ -96,11 +96,11 @@ def aggregate(statuses: list[str]) -> str:
     return FAIL
 
 
-def names_in_glob(glob: str) -> list[str]:
-    """Literal runs (3+ characters) of a qualified-name glob that a matching file must contain."""
+def names_in_glob(glob: str, shortest: int = 3) -> list[str]:
+    """Literal runs (`shortest`+ characters) of a qualified-name glob that a matching file must contain."""
     runs = []
     for part in glob.split("."):
-        runs += [run for run in re.split(r"\*|\?|\[[^\]]*\]", part) if len(run) >= 3]
+        runs += [run for run in re.split(r"\*|\?|\[[^\]]*\]", part) if len(run) >= shortest]
     return runs
 
 
@@ -153,6 +153,14 @@ class CheckKind:
         class's header before each): true for checks whose facts and evidence lie inside one method,
         false for those that read a class whole or report a class itself."""
         return False
+
+    def follows_names(self, check) -> bool:
+        """Whether a fact in one definition may depend on another that it names: a helper it calls, a
+        method it reaches through `self.`, an attribute another method sets, a base class, an import
+        that renames (`module.resolve`). Sparse parsing then also keeps every definition kept code
+        names, transitively. False for checks whose facts lie wholly in their own definition's text and
+        the module-level statements (always kept), read without resolving names."""
+        return True
 
     def scan(self, check, module: ParsedModule) -> list[dict]:
         return []

@@ -15,7 +15,8 @@ import re
 
 from leveraudit.lazy import cst
 
-from leveraudit.checks.base import FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for, to_evidence
+from leveraudit.checks.base import (FAIL, PARTIAL, PASS, CheckKind, L, Outcome, aggregate, evidence_for, names_in_glob,
+                                    text_has_all, to_evidence)
 from leveraudit.analysis.model import effective_values
 from leveraudit.extract.pattern import compile_pattern, find, resolving
 
@@ -29,6 +30,14 @@ def callee_matches(resolved: str, written: str, glob: str) -> bool:
         if name.endswith("." + glob):
             return True
     return False
+
+
+def may_call(text: str, glob: str) -> bool:
+    """A necessary condition, on a file's or a definition's text, for a call in it to match `glob`
+    (`callee_matches`): a matching name holds each literal run of the glob, and both names come from
+    the text, the written one from the call's code, the resolved one from it and the import its first
+    name stands for. So `torch.load` needs `torch` too, not only the `load` of every `json.load`."""
+    return text_has_all(text, names_in_glob(glob, shortest=1))
 
 
 _WILDCARD = re.compile(r"[*?\[]")
@@ -61,7 +70,7 @@ class CallKwargKind(CheckKind):
     kind = "call_kwarg"
 
     def relevant(self, check, text):
-        return check.callee.rsplit(".", 1)[-1].strip("*") in text
+        return may_call(text, check.callee)
 
     def identifiers_only(self, check):
         return True   # the callee is code

@@ -32,7 +32,7 @@ from leveraudit.checks.base import (
     to_evidence,
 )
 from leveraudit.analysis.model import effective_values, local_callee, parameter_names
-from leveraudit.checks.call_kwarg import call_matches
+from leveraudit.checks.call_kwarg import call_matches, may_call
 from leveraudit.extract.module import dotted_name
 from leveraudit.extract.pattern import mentions, walk
 
@@ -190,7 +190,7 @@ class CheckedLoadKind(CheckKind):
     kind = "checked_load"
 
     def relevant(self, check, text):
-        if not any(c.rsplit(".", 1)[-1].strip("*") in text for c in check.calls):
+        if not any(may_call(text, c) for c in check.calls):
             return False
         return any(all(w in text for w in names_in_glob(g)) for g in check.inside) or any(
             m in text for m in check.mentions)

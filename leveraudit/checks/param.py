@@ -40,6 +40,9 @@ class ParamKind(CheckKind):
     def splits_classes(self, check):
         return True
 
+    def follows_names(self, check):
+        return False   # the def's own parameters; a default is a literal or a module-level constant
+
     def scan(self, check, module):
         facts = []
         for function in module.find_defs([check.function], cst.FunctionDef):

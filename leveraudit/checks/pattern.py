@@ -50,6 +50,11 @@ class PatternKind(CheckKind):
             return False
         return any(all(w in text for w in pattern_words(p)) for p in check.pattern)
 
+    def follows_names(self, check):
+        # without `follow` a match is the code of its definition alone; liveness is decided within its
+        # function, constants and import aliases at module level
+        return bool(check.follow)
+
     def splits_classes(self, check):
         # a match is evidence with its own lines: a class (whose end would move) or a match under an
         # `inside` pattern (which may need the whole class) keeps classes whole

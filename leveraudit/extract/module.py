@@ -785,14 +785,14 @@ def parse_unvalidated(text: str) -> cst.Module:
 
 
 def parse_module(rel: str, text: str, wanted: Callable[[str], bool] | None = None,
-                 split_classes: bool = False) -> ParsedModule | ParseFailure:
+                 split_classes: bool = False, follow_names: bool = True) -> ParsedModule | ParseFailure:
     """The file's tree, or why it has none. With `wanted` (a test of a top-level definition's text),
     definitions no check can look at are left out of the parse (`extract/sparse.py`); the limits and
     any syntax error are still decided on the whole file."""
     reason = too_complex(text)
     if reason is not None:
         return ParseFailure(rel, 1, 1, reason)
-    sparse = sparse_source(text, wanted, split_classes) if wanted is not None else None
+    sparse = sparse_source(text, wanted, split_classes, follow_names) if wanted is not None else None
     statements = None
     if sparse is not None and sparse.blanked:
         try:

@@ -134,10 +134,14 @@ def _worth_trying(text: str, wanted: Callable[[str], bool], split_classes: bool)
     return unwanted >= WORTH_TRYING * text.count("\n") and unwanted > 0
 
 
-def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool = False) -> SparseSource | None:
+def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool = False,
+                  follow_names: bool = True) -> SparseSource | None:
     """The source with the top-level definitions `wanted` refuses (and nothing kept names) blanked,
     and with `split_classes` the unneeded methods of a kept class too (`blanked` 0: nothing to leave
-    out); None when the file must be parsed whole without CPython's statements."""
+    out); None when the file must be parsed whole without CPython's statements.
+
+    Without `follow_names` (every check's facts lie in their own definition's text, read without
+    resolving names) nothing is kept for being named: there is no closure."""
     if "\r" in text or not _worth_trying(text, wanted, split_classes):
         return None
     try:
@@ -160,10 +164,10 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
                 aliases.setdefault(local, set()).update(targets)
     segments = list(top)
     for item in top:
-        item.triggers = {item.statement.name}
-        if "import" in item.text:
-            bound = _imports(item.statement)
-            item.triggers |= bound.keys()
+        bound = _imports(item.statement) if "import" in item.text else {}
+        if follow_names:
+            item.triggers = {item.statement.name} | bound.keys()
+        if bound:
             for local, targets in bound.items():
                 aliases.setdefault(local, set()).update(targets)
     # what an aliased name stands for counts as written: `from torch import load as L; L(p)` is a
@@ -177,11 +181,7 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             expanded = [t for local in set(_WORD.findall(text)) & renamed.keys() for t in renamed[local]]
         return wanted(text if not expanded else text + "\n" + "\n".join(expanded))
 
-    # words are collected from kept text only: a blanked definition needs just its triggers
-    in_segment = bytearray(len(lines) + 1)
-    for item in top:
-        in_segment[item.first:item.last + 1] = b"\1" * (item.last - item.first + 1)
-    kept_words = _words("\n".join(l for n, l in enumerate(lines, 1) if not in_segment[n]))
+    kept_texts: list[str] = []   # whose words the closure starts from (module-level code too, below)
     for item in top:
         item.kept = is_wanted(item.text)
         if not item.kept:
@@ -190,11 +190,11 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             if split_classes and isinstance(item.statement, ast.ClassDef) else []
         header_end = _first_line(item.statement.body[0]) - 1 if methods else 0
         if not methods or header_end < item.statement.lineno:
-            kept_words |= _words(item.text)
+            kept_texts.append(item.text)
             continue
         header = "\n".join(lines[item.first - 1:header_end])
         if len(header) > MAX_HEADER:   # each method is tested with it: a huge decorator keeps the class whole
-            kept_words |= _words(item.text)
+            kept_texts.append(item.text)
             continue
         parts = [segment(m) for m in methods]
 
@@ -204,22 +204,23 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
                 mask[part.first - item.first:part.last - item.first + 1] = b"\1" * (part.last - part.first + 1)
             return "\n".join(l for n, l in enumerate(lines[item.first - 1:item.last]) if not mask[n])
 
-        class_level = set(_WORD.findall(outside(parts)))
+        class_level = set(_WORD.findall(outside(parts))) if follow_names else set()
         for part in parts:
             # kept code reaches a method through `self.` only; its class body may name it (`run = forward`)
             name = part.statement.name
-            part.triggers = {"self." + name} | {"self." + a for a in _SELF_ASSIGNED.findall(part.text)}
-            if name in class_level:
-                part.triggers.add(name)
-            if "import" in part.text:
-                part.triggers |= _imports(part.statement).keys()
+            if follow_names:
+                part.triggers = {"self." + name} | {"self." + a for a in _SELF_ASSIGNED.findall(part.text)}
+                if name in class_level:
+                    part.triggers.add(name)
+                if "import" in part.text:
+                    part.triggers |= _imports(part.statement).keys()
             part.kept = is_wanted(header + "\n" + part.text)
         if all(not p.kept for p in parts) and len(parts) == len(item.statement.body):
-            kept_words |= _words(item.text)   # an emptied class body would not parse: keep it whole
+            kept_texts.append(item.text)   # an emptied class body would not parse: keep it whole
             continue
         item.split = True
         segments += parts
-        kept_words |= _words(outside([part for part in parts if not part.kept]))
+        kept_texts.append(outside([part for part in parts if not part.kept]))
 
     # the closure, as a worklist over trigger words: linear however long a chain of helpers is (a
     # method is only a candidate in a kept class, so a kept word always applies)
@@ -228,14 +229,20 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
         if not item.kept:
             for trigger in item.triggers:
                 waiting.setdefault(trigger, []).append(item)
-    todo = [word for word in waiting if word in kept_words]
-    while todo:
-        for item in waiting.pop(todo.pop(), ()):
-            if not item.kept:
-                item.kept = True
-                new = _words(item.text) - kept_words
-                kept_words |= new
-                todo += [word for word in new if word in waiting]
+    if waiting:   # words are collected from kept text only: a left-out definition needs just its triggers
+        in_segment = bytearray(len(lines) + 1)
+        for item in top:
+            in_segment[item.first:item.last + 1] = b"\1" * (item.last - item.first + 1)
+        kept_texts.append("\n".join(l for n, l in enumerate(lines, 1) if not in_segment[n]))
+        kept_words = set().union(*map(_words, kept_texts))
+        todo = [word for word in waiting if word in kept_words]
+        while todo:
+            for item in waiting.pop(todo.pop(), ()):
+                if not item.kept:
+                    item.kept = True
+                    new = _words(item.text) - kept_words
+                    kept_words |= new
+                    todo += [word for word in new if word in waiting]
     dropped = [item for item in segments if not item.kept]
     if not dropped:   # parsed whole; CPython's statements still spare the evidence lines a second parse
         return SparseSource(text, tree.body, 0)
