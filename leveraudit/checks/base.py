@@ -7,6 +7,7 @@ JSON-serialisable facts) and `evaluate` (all facts of the tree -> an outcome wit
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -96,12 +97,13 @@ def aggregate(statuses: list[str]) -> str:
     return FAIL
 
 
-def names_in_glob(glob: str, shortest: int = 3) -> list[str]:
+@functools.lru_cache(maxsize=4096)   # asked per file and per definition of the same few globs
+def names_in_glob(glob: str, shortest: int = 3) -> tuple[str, ...]:
     """Literal runs (`shortest`+ characters) of a qualified-name glob that a matching file must contain."""
     runs = []
     for part in glob.split("."):
         runs += [run for run in re.split(r"\*|\?|\[[^\]]*\]", part) if len(run) >= shortest]
-    return runs
+    return tuple(runs)
 
 
 def text_has_all(text: str, words) -> bool:
@@ -119,12 +121,13 @@ def has_strings(*patterns: str | None) -> bool:
     return any(p is not None and ("'" in p or '"' in p) for p in patterns)
 
 
-def pattern_words(pattern: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def pattern_words(pattern: str) -> frozenset[str]:
     """Identifiers and string contents a pattern needs a file to contain."""
     stripped = re.sub(r"\$[A-Za-z_][A-Za-z0-9_]*", " ", pattern)
     words = {w for w in _IDENT.findall(re.sub(r"(['\"]).*?\1", " ", stripped)) if w not in _KEYWORDS}
     words |= {s for _, s in re.findall(r"(['\"])(.*?)\1", stripped) if s}
-    return words
+    return frozenset(words)
 
 
 class CheckKind:
