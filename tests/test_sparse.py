@@ -42,7 +42,7 @@ def _kept_names(result) -> list[str]:
     return names
 
 
-def test_left_out_lines_are_emptied_in_place_and_kept_lines_are_untouched():
+def test_left_out_lines_are_removed_and_each_kept_line_maps_back_untouched():
     source = textwrap.dedent('''\
         import torch
 
@@ -59,9 +59,10 @@ def test_left_out_lines_are_emptied_in_place_and_kept_lines_are_untouched():
         ''')
     result = sparse_source(source, lambda text: "load_state_dict" in text)
     before, after = source.split("\n"), result.text.split("\n")
-    assert len(before) == len(after)
-    for old, new in zip(before, after):
-        assert new in (old, "")
+    assert len(after) == len(result.line_map) == len(before) - 2   # `def unrelated` and its body
+    for new, line in zip(after, result.line_map):
+        assert new == before[line - 1]
+    assert result.line_map == sorted(set(result.line_map))
     assert "def unrelated" not in result.text and "return a + 1" not in result.text
     assert "@decorator(" in result.text and "VALUE = 3" in result.text
     assert _kept_names(result) == ["target"] and result.blanked == 1
@@ -559,3 +560,37 @@ def test_the_cli_extraction_reads_the_same_options_from_a_sparse_parse():
     assert options == [o.to_json() for o in extract_cli(whole)]
     assert {o["dest"] for o in options} >= {"hidden", "lr", "n_epochs", "batch", "beta", "steps", "name", "seed",
                                             "fast", "path"}
+
+
+def test_lines_after_left_out_definitions_are_the_files_own_even_without_statement_anchors():
+    # left-out lines are removed before libcst's parse; evidence lines come from CPython's statements,
+    # and where those cannot be paired (the fallback: positions of the whole tree) `line_map` restores them
+    source = textwrap.dedent('''\
+        import torch
+
+        def unrelated(a):
+            return a + 1
+
+        class Model:
+            def other(self):
+                return 2
+
+            def restore(self, path):
+                self.net.load_state_dict(
+                    torch.load(path))
+
+        def also_unrelated():
+            return 3
+
+        def load_all(paths):
+            return [torch.load(p) for p in paths]
+        ''')
+    sparse_module = parse_module("m.py", source, lambda text: "load" in text, True, False)
+    whole = parse_module("m.py", source)
+    assert sparse_module.blanked == 3 and sparse_module.text.count("\n") < source.count("\n")
+    for module in (sparse_module, whole):
+        module._anchors = False
+    lines = {whole.code(call): whole.lines(call) for call in whole.calls}
+    assert {sparse_module.code(call): sparse_module.lines(call) for call in sparse_module.calls} == \
+        {code: lines[code] for code in lines if "load" in code}
+    assert sorted(lines[code] for code in lines if "load" in code) == [(11, 12), (12, 12), (18, 18)]

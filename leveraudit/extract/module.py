@@ -341,12 +341,13 @@ def _plain_chain(node: cst.CSTNode) -> str | None:
 
 class ParsedModule:
     def __init__(self, rel: str, text: str, tree: cst.Module, statements: list[ast.stmt] | None = None,
-                 blanked: int = 0) -> None:
+                 blanked: int = 0, line_map: list[int] | None = None) -> None:
         self.rel = rel
-        self.text = text   # what was parsed: with sparse parsing, unneeded definitions' lines are empty
+        self.text = text   # what was parsed: with sparse parsing, without the unneeded definitions' lines
         self.tree = tree
         self.blanked = blanked   # definitions (top-level, or methods of a kept class) sparse parsing left out
-        self._ast_statements = statements   # CPython's statements for `text`, when already parsed
+        self._ast_statements = statements   # CPython's statements of the file, when already parsed
+        self._line_map = line_map           # line of `text` -> line of the file (sparse parsing removed some)
         self.parents: dict[int, cst.CSTNode] = {}
         # libcst's `node.children` re-visits the subtree on every access; index it once instead
         self.children: dict[int, list[cst.CSTNode]] = {}
@@ -561,8 +562,14 @@ class ParsedModule:
         position, anchor = computed.get(id(node)), computed.get(id(root))
         if position is None:
             return (0, 0)
+        if root is self.tree:   # lines of what was parsed: where sparse parsing removed lines, the file's
+            line_map = self._line_map
+            if not line_map:
+                return position
+            last = len(line_map)
+            return line_map[min(position[0], last) - 1], line_map[min(position[1], last) - 1]
         # the generated statement starts with its leading comments: offset from where its own code starts
-        shift = first_line - anchor[0] if root is not self.tree else 0
+        shift = first_line - anchor[0]
         return position[0] + shift, position[1] + shift
 
     def _statement_lines(self) -> dict[int, int] | None:
@@ -796,7 +803,8 @@ def parse_module(rel: str, text: str, wanted: Callable[[str], bool] | None = Non
     statements = None
     if sparse is not None and sparse.blanked:
         try:
-            return ParsedModule(rel, sparse.text, parse_unvalidated(sparse.text), sparse.body, sparse.blanked)
+            return ParsedModule(rel, sparse.text, parse_unvalidated(sparse.text), sparse.body, sparse.blanked,
+                                sparse.line_map)
         except (cst.ParserSyntaxError, RecursionError, MemoryError, ValueError):
             pass   # the whole file decides, below, exactly as without sparse parsing
     elif sparse is not None:

@@ -36,9 +36,11 @@ _DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 @dataclass
 class SparseSource:
-    text: str                 # the source with the unneeded definitions' lines emptied
+    text: str                 # the source without the unneeded definitions' lines
     body: list[ast.stmt]      # CPython's statements for what is kept (line anchors for evidence)
     blanked: int              # definitions left out
+    # the original line of each line of `text` (None: `text` is the source itself)
+    line_map: list[int] | None = None
 
 
 @dataclass
@@ -246,10 +248,16 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
     dropped = [item for item in segments if not item.kept]
     if not dropped:   # parsed whole; CPython's statements still spare the evidence lines a second parse
         return SparseSource(text, tree.body, 0)
+    # the left-out lines are removed, not emptied: libcst makes a node of every empty line (a third of
+    # its parse of a sparse file); positions come from CPython's statements of the original, and
+    # `line_map` takes any other line back to where it was
+    left_out = bytearray(len(lines) + 1)
     for item in dropped:
-        lines[item.first - 1:item.last] = [""] * (item.last - item.first + 1)
+        left_out[item.first:item.last + 1] = b"\1" * (item.last - item.first + 1)
+    line_map = [number for number in range(1, len(lines) + 1) if not left_out[number]]
     gone = {id(item.statement) for item in dropped}
     for item in top:
         if item.split:
             item.statement.body = [s for s in item.statement.body if id(s) not in gone]
-    return SparseSource("\n".join(lines), [s for s in tree.body if id(s) not in gone], len(dropped))
+    return SparseSource("\n".join([lines[number - 1] for number in line_map]),
+                        [s for s in tree.body if id(s) not in gone], len(dropped), line_map)
