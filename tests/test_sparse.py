@@ -372,27 +372,31 @@ def test_reports_are_identical_with_sparse_parsing_off(spec_path, monkeypatch, t
         assert left_out > 20
 
 
+def _one_item_audit(tmp_path: Path, checks: str, rel: str, source: str, monkeypatch):
+    """A spec of one item with `checks` (YAML), a tree of one file: its report with sparse parsing on,
+    how many definitions that left out, and its report with sparse parsing off."""
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text("version: 1\ntitle: one item\nlang: en\nitems:\n  - id: I1\n    title: item\n"
+                         "    priority: low\n    checks:\n" + textwrap.indent(textwrap.dedent(checks), " " * 6),
+                         encoding="utf-8")
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / rel).write_text(textwrap.dedent(source), encoding="utf-8")
+    spec = load_spec(spec_path)
+    sparse_report, left_out = _report(spec, root, True, monkeypatch)
+    whole, _ = _report(spec, root, False, monkeypatch)
+    return spec, sparse_report, left_out, whole
+
+
 def test_a_pattern_that_matches_a_class_keeps_its_lines(monkeypatch, tmp_path):
     # the match is the whole class: leaving out its methods would move the evidence's end line. Two
     # defences, each enough alone: a class pattern splits no class (PatternKind.splits_classes), and a
     # method is tested with its class's header, which holds the pattern's words
-    spec_path = tmp_path / "spec.yaml"
-    spec_path.write_text(textwrap.dedent('''\
-        version: 1
-        title: class pattern
-        lang: en
-        items:
-          - id: C1
-            title: policies derive from Base
-            priority: low
-            checks:
-              - kind: pattern
-                id: C1/policy
-                pattern: "class $C(Base): ..."
-        '''), encoding="utf-8")
-    root = tmp_path / "tree"
-    root.mkdir()
-    (root / "policy.py").write_text(textwrap.dedent('''\
+    _, sparse_report, left_out, whole = _one_item_audit(tmp_path, '''\
+        - kind: pattern
+          id: C1/policy
+          pattern: "class $C(Base): ..."
+        ''', "policy.py", '''\
         class Policy(Base):
             kind = "policy"
 
@@ -404,10 +408,7 @@ def test_a_pattern_that_matches_a_class_keeps_its_lines(monkeypatch, tmp_path):
 
         def unrelated():
             return 3
-        '''), encoding="utf-8")
-    spec = load_spec(spec_path)
-    sparse_report, left_out = _report(spec, root, True, monkeypatch)
-    whole, _ = _report(spec, root, False, monkeypatch)
+        ''', monkeypatch)
     assert sparse_report == whole and left_out == 1   # `unrelated` goes, the class stays whole
     evidence = json.loads(whole)["items"][0]["checks"][0]["evidence"]
     assert [(e["line"], e["end_line"]) for e in evidence] == [(1, 8)] and "def other" in evidence[0]["code"]
@@ -416,27 +417,15 @@ def test_a_pattern_that_matches_a_class_keeps_its_lines(monkeypatch, tmp_path):
 def test_checks_local_to_their_definition_leave_out_what_kept_code_only_names(monkeypatch, tmp_path):
     # `pattern` (without `follow`) and `param` read nothing outside the definition holding the match and
     # resolve no name, so what kept code calls is left out too (the closure would keep it)
-    spec_path = tmp_path / "spec.yaml"
-    spec_path.write_text(textwrap.dedent('''\
-        version: 1
-        title: local checks
-        lang: en
-        items:
-          - id: L1
-            title: loads and constructors
-            priority: low
-            checks:
-              - kind: pattern
-                id: L1/load
-                pattern: torch.load($P)
-              - kind: param
-                id: L1/config
-                function: "*.__init__"
-                name: config
-        '''), encoding="utf-8")
-    root = tmp_path / "tree"
-    root.mkdir()
-    (root / "model.py").write_text(textwrap.dedent('''\
+    spec, sparse_report, left_out, whole = _one_item_audit(tmp_path, '''\
+        - kind: pattern
+          id: L1/load
+          pattern: torch.load($P)
+        - kind: param
+          id: L1/config
+          function: "*.__init__"
+          name: config
+        ''', "model.py", '''\
         import torch
 
         def run(path):
@@ -455,10 +444,7 @@ def test_checks_local_to_their_definition_leave_out_what_kept_code_only_names(mo
 
             def other(self):
                 return 3
-        '''), encoding="utf-8")
-    spec = load_spec(spec_path)
-    sparse_report, left_out = _report(spec, root, True, monkeypatch)
-    whole, _ = _report(spec, root, False, monkeypatch)
+        ''', monkeypatch)
     assert sparse_report == whole
     assert left_out == 3   # helper, Model._build, Model.other (the closure would keep the first two)
     evidence = json.loads(whole)["items"][0]["checks"][0]["evidence"]
