@@ -121,6 +121,35 @@ def test_brackets_and_operators_in_comments_and_strings_are_not_code(quoted):
     assert too_complex("x = 1\n" + quoted + "\ny = " + "(" * 150 + "2" + ")" * 150 + "\n").startswith("too deeply")
 
 
+def test_an_operator_chain_is_counted_per_statement_with_words_and_symbols():
+    from leveraudit.extract.module import MAX_OPERATORS, too_complex
+
+    def chain(count: int, sep: str) -> str:
+        return sep.join(["a"] * (count + 1))
+
+    assert too_complex("x = " + chain(MAX_OPERATORS, " and ") + "\n") is None
+    assert too_complex("x = " + chain(MAX_OPERATORS + 1, " or ") + "\n").startswith("expression too long")
+    assert too_complex("x = (" + chain(MAX_OPERATORS + 1, " -\n ") + ")\n").startswith("expression too long")
+    statements = "".join(f"x{i} = a + b\n" for i in range(MAX_OPERATORS + 1))   # many statements, one each
+    assert too_complex(statements) is None
+    assert too_complex("x = " + chain(MAX_OPERATORS + 1, " andor ") + "\n") is None   # a name, not an operator
+
+
+def test_the_shape_scan_finds_the_tokens_a_plain_scan_finds():
+    # the scan's regex starts with a lookahead on its tokens' first characters; it must find exactly
+    # what the regex without it finds, on every source of the fixtures
+    import re
+
+    from leveraudit.extract.module import _NOT_CODE, _SHAPE
+
+    plain = re.compile(r"[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b")
+    sources = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.py"))]
+    assert len(sources) > 10
+    for source in sources + ["a andor b or c and(d)@e", "x = a|b^c&d%e//f**g", "or_ = and_ or o r and a"]:
+        code = _NOT_CODE.sub(" ", source)
+        assert _SHAPE.findall(code) == plain.findall(code)
+
+
 def test_yaml_aliases_cannot_blow_up_a_spec(tmp_path):
     import subprocess
     import sys
