@@ -326,6 +326,22 @@ TRICKY = {
         def unused():
             return 1
         ''',
+    "pkg/words.py": '''\
+        class Registry(Base):
+            def setup(self):
+                self.app_config = load_app_config()
+                super().setup()
+
+            def forwards(self, apps):
+                return apps.forward_map
+
+            def __init__(self, config):
+                super().__init__()
+                self.config = config
+
+            def reload(self):
+                super().__init__(self.config)
+        ''',
     "pkg/late_import.py": '''\
         def setup():
             from torch import load as L
@@ -580,3 +596,18 @@ def test_lines_after_left_out_definitions_are_the_files_own_even_without_stateme
     assert {sparse_module.code(call): sparse_module.lines(call) for call in sparse_module.calls} == \
         {code: lines[code] for code in lines if "load" in code}
     assert sorted(lines[code] for code in lines if "load" in code) == [(11, 12), (12, 12), (18, 18)]
+
+
+def test_definitions_are_tested_for_whole_names_and_for_the_def_itself():
+    # `self.config.$X` needs the name `config`, not `app_config`; a `param` or `guard` on `*.__init__` /
+    # `*.forward` needs `def __init__` / `def forward`, not a call of `super().__init__` or a `forwards`
+    from leveraudit.checks.base import has_names, may_define
+
+    assert not has_names("self.app_config = load_app_config()", {"self", "config"})
+    assert has_names("x = self.config.hidden", {"self", "config"})
+    assert not may_define("def setup(self):\n    super().__init__()\n", "*.__init__")
+    assert may_define("def __init__(self, config):\n    pass\n", "*.__init__")
+    assert may_define("async def \\\n        forward(self, x):\n    pass\n", "Model.forward") is False   # no `Model`
+    assert may_define("class Model:\n    async def \\\n        forward(self, x):\n        pass\n", "Model.forward")
+    assert not may_define("def forwards(self, apps):\n    return apps.forward\n", "*.forward")
+    assert may_define("def forward_all(self):\n    pass\n", "*.forward*")   # a wildcard name: words only

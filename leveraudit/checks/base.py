@@ -110,6 +110,27 @@ def text_has_all(text: str, words) -> bool:
     return all(word in text for word in words)
 
 
+_PLAIN_NAME = re.compile(r"[^\W\d]\w*\Z")
+
+
+@functools.lru_cache(maxsize=1024)
+def _def_of(glob: str) -> re.Pattern | None:
+    """`def <name>` for a qualified-name glob whose last part is a plain name (the def's own name must
+    then be it); None when that part has wildcards."""
+    name = glob.rsplit(".", 1)[-1]
+    return re.compile(rf"\bdef[\s\\]+{name}\b") if _PLAIN_NAME.match(name) else None
+
+
+def may_define(text: str, glob: str) -> bool:
+    """A necessary condition for `text` to hold a def whose qualified name matches `glob`: each literal
+    run of the glob, and `def <name>` itself when the glob's last part is a plain name (a method that
+    only calls `super().__init__` defines no `__init__`)."""
+    if not text_has_all(text, names_in_glob(glob)):
+        return False
+    definition = _def_of(glob)
+    return definition is None or definition.search(text) is not None
+
+
 _IDENT = re.compile(r"(?<![$\w])([A-Za-z_][A-Za-z0-9_]*)")
 _KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "while", "return", "raise", "continue", "break",
              "def", "class", "lambda", "None", "True", "False", "pass", "with", "as", "from", "import", "async",
@@ -125,9 +146,25 @@ def has_strings(*patterns: str | None) -> bool:
 def pattern_words(pattern: str) -> frozenset[str]:
     """Identifiers and string contents a pattern needs a file to contain."""
     stripped = re.sub(r"\$[A-Za-z_][A-Za-z0-9_]*", " ", pattern)
-    words = {w for w in _IDENT.findall(re.sub(r"(['\"]).*?\1", " ", stripped)) if w not in _KEYWORDS}
-    words |= {s for _, s in re.findall(r"(['\"])(.*?)\1", stripped) if s}
-    return frozenset(words)
+    return pattern_names(pattern) | {s for _, s in re.findall(r"(['\"])(.*?)\1", stripped) if s}
+
+
+@functools.lru_cache(maxsize=4096)
+def pattern_names(pattern: str) -> frozenset[str]:
+    """The identifiers of a pattern (not its string contents): code it matches holds each as a whole name."""
+    stripped = re.sub(r"\$[A-Za-z_][A-Za-z0-9_]*", " ", pattern)
+    return frozenset(w for w in _IDENT.findall(re.sub(r"(['\"]).*?\1", " ", stripped)) if w not in _KEYWORDS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _whole_name(name: str) -> re.Pattern:
+    return re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
+
+
+def has_names(text: str, names) -> bool:
+    """Whether each name occurs in `text` as a whole word (`config`, not only inside `app_config`);
+    the plain substring test first, the regex only to confirm it."""
+    return all(name in text for name in names) and all(_whole_name(name).search(text) for name in names)
 
 
 class CheckKind:

@@ -31,6 +31,7 @@ from leveraudit.checks.base import (
     any_site_passes,
     evidence_for,
     has_strings,
+    may_define,
     names_in_glob,
     pattern_words,
     text_has_all,
@@ -79,8 +80,8 @@ class GuardKind(CheckKind):
         return not has_strings(check.condition)   # def names, and a condition without string literals
 
     def segment_relevant(self, check, text):
-        # every def matching `inside` has a fact (a missing guard is one), so only its name counts
-        return any(text_has_all(text, names_in_glob(g)) for g in check.inside)
+        # every def matching `inside` has a fact (a missing guard is one), so only the def counts
+        return any(may_define(text, g) for g in check.inside)
 
     def splits_classes(self, check):
         return True

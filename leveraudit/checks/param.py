@@ -18,6 +18,7 @@ from leveraudit.checks.base import (
     constraint_failures,
     evidence_for,
     join,
+    may_define,
     names_in_glob,
     text_has_all,
     to_evidence,
@@ -35,7 +36,8 @@ class ParamKind(CheckKind):
         return True   # class and def names
 
     def segment_relevant(self, check, text):
-        return self.relevant(check, text)   # the def and its enclosing classes are in one top-level definition
+        # the def and its enclosing classes are in one top-level definition (a method: with its class's header)
+        return may_define(text, check.function)
 
     def splits_classes(self, check):
         return True

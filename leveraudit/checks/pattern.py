@@ -20,7 +20,9 @@ from leveraudit.checks.base import (
     L,
     Outcome,
     evidence_for,
+    has_names,
     names_in_glob,
+    pattern_names,
     pattern_words,
     to_evidence,
 )
@@ -48,7 +50,9 @@ class PatternKind(CheckKind):
         # match's own code, so neither narrows here
         if check.scope and not any(all(w in text for w in names_in_glob(g)) for g in check.scope):
             return False
-        return any(all(w in text for w in pattern_words(p)) for p in check.pattern)
+        # a definition is tested word by word: `self.config.$X` keeps no method that only says `app_config`
+        return any(all(w in text for w in pattern_words(p)) and has_names(text, pattern_names(p))
+                   for p in check.pattern)
 
     def follows_names(self, check):
         # without `follow` a match is the code of its definition alone; liveness is decided within its
