@@ -342,6 +342,16 @@ TRICKY = {
             def reload(self):
                 super().__init__(self.config)
         ''',
+    "pkg/options.py": '''\
+        class Options(Base):
+            """Class attributes no check looks at go when no check follows names."""
+            kind = "options"; size = self.config.width
+            other = 1
+
+            def __init__(self, config):
+                super().__init__()
+                self.config = config
+        ''',
     "pkg/late_import.py": '''\
         def setup():
             from torch import load as L
@@ -611,3 +621,26 @@ def test_definitions_are_tested_for_whole_names_and_for_the_def_itself():
     assert may_define("class Model:\n    async def \\\n        forward(self, x):\n        pass\n", "Model.forward")
     assert not may_define("def forwards(self, apps):\n    return apps.forward\n", "*.forward")
     assert may_define("def forward_all(self):\n    pass\n", "*.forward*")   # a wildcard name: words only
+
+
+def test_without_names_to_follow_a_class_keeps_only_the_statements_checks_look_at():
+    source = textwrap.dedent('''\
+        class Options(Base):
+            """Docstring."""
+            size = (self.config.width,
+                    1); kind = "options"
+            other = 1
+
+            def __init__(self, config):
+                self.config = config
+
+            def helper(self):
+                return 2
+        ''')
+    result = sparse_source(source, lambda text: "config" in text, True, follow_names=False)
+    kept = result.text
+    assert "size = (self.config.width," in kept and 'kind = "options"' in kept   # sharing a line: kept together
+    assert "Docstring" not in kept and "other = 1" not in kept and "def helper" not in kept
+    assert [type(s).__name__ for s in result.body[0].body] == ["Assign", "Assign", "FunctionDef"]
+    followed = sparse_source(source, lambda text: "config" in text, True)
+    assert "Docstring" in followed.text and "other = 1" in followed.text   # methods only are split

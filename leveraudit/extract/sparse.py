@@ -198,7 +198,9 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
         if len(header) > MAX_HEADER:   # each method is tested with it: a huge decorator keeps the class whole
             kept_texts.append(item.text)
             continue
-        parts = [segment(m) for m in methods]
+        # without names to follow, every statement of the body is judged alone: class attributes and
+        # docstrings no check looks at go too
+        parts = [segment(m) for m in (methods if follow_names else item.statement.body)]
 
         def outside(left_out: list[_Segment]) -> str:   # the class's lines, less those of `left_out`
             mask = bytearray(item.last - item.first + 1)
@@ -209,14 +211,18 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
         class_level = set(_WORD.findall(outside(parts))) if follow_names else set()
         for part in parts:
             # kept code reaches a method through `self.` only; its class body may name it (`run = forward`)
-            name = part.statement.name
             if follow_names:
+                name = part.statement.name
                 part.triggers = {"self." + name} | {"self." + a for a in _SELF_ASSIGNED.findall(part.text)}
                 if name in class_level:
                     part.triggers.add(name)
                 if "import" in part.text:
                     part.triggers |= _imports(part.statement).keys()
             part.kept = is_wanted(header + "\n" + part.text)
+        for before, after in zip(parts, parts[1:]):
+            # `x = (a,\n b); y = 2`: removing the lines of one would cut the other, so both stay
+            if before.last >= after.first:
+                before.kept = after.kept = True
         if all(not p.kept for p in parts) and len(parts) == len(item.statement.body):
             kept_texts.append(item.text)   # an emptied class body would not parse: keep it whole
             continue
