@@ -4,13 +4,16 @@ libcst's parse is most of a cold audit, and most of a big file is definitions no
 (a spec about `load_state_dict` and `forward` has nothing to say about a module's forty helpers).
 Every check kind whose facts live inside definitions (`CheckKind.segment_relevant`) says whether a
 top-level `def` / `class` can hold one, from its text alone, the way the file pre-filter does for the
-whole file. The others are blanked out line by line before the parse (each line keeps its newline,
-so every line number and every kept byte's column is unchanged), and what is kept is closed under
-names: module-level statements are always kept, and so is any definition whose name (or whose
-local import's name) occurs in kept text, repeated until nothing is added, so a helper, a base
-class or a decorator a kept definition uses by name is still there to follow. A method is reached
-the way the analysis reaches one, through `self.`: kept text that says `self.name` (a call, or an
-attribute the method sets), or its class body naming it; a bare word `get` in `kwargs.get` is not.
+whole file. The others' lines are removed before the parse (libcst makes a node of every empty line,
+so emptying them cost a third of the parse); kept lines are untouched, and `line_map` takes each back
+to its line in the file. When some check of the file follows names (`CheckKind.follows_names`), what
+is kept is closed under them: module-level statements are always kept, and so is any definition
+whose name (or whose local import's name) occurs in kept text, repeated until nothing is added, so
+a helper, a base class or a decorator a kept definition uses by name is still there to follow. A
+method is reached the way the analysis reaches one, through `self.`: kept text that says
+`self.name` (a call, or an attribute the method sets), or its class body naming it; a bare word
+`get` in `kwargs.get` is not. When none does, nothing is kept for being named, and a kept class
+keeps only the body statements some check can look at.
 
 A file is parsed whole when any of its checks is not local to definitions (flows, branches), when
 CPython's parser refuses it (the syntax error is then libcst's to report, exactly as before), when
