@@ -1,9 +1,10 @@
 """Where a cold audit spends its time: the recipe behind the engine's speed work.
 
 One process (jobs=1, so every cost shows up here), a fresh cache, the heavy spec by default. It prints the
-time per phase (libcst's parse plus the index, each check kind's scan, the CLI extraction, and what is
-left: discovery, reading, the pre-filter, evaluation; discovery and the JSON report's rendering on their own),
-then cProfile's top functions.
+time per phase (libcst's parse plus the index, and within it the nesting scan, the sparse split, CPython's
+`ast.parse` wherever it runs, libcst's own parse and the index pass; each check kind's scan, the CLI extraction,
+and what is left: discovery, reading, the pre-filter, evaluation; discovery and the JSON report's rendering on
+their own), then cProfile's top functions.
 
     python benchmarks/profile_heavy.py                              # the generated research-size tree
     python benchmarks/profile_heavy.py --tree path/to/django --spec rules/v3.yaml --top 40
@@ -28,9 +29,17 @@ sys.path.insert(0, str(HERE))
 from audit_research import build_tree  # noqa: E402
 
 
+# inside "libcst parse + index": the nesting and operator scan, the sparse split (with CPython's parse of the
+# whole file), CPython's ast.parse wherever it runs (the split, evidence lines, the pre-filter's syntax check),
+# libcst's own parse and the index pass
+PARTS = ("nesting scan", "sparse split", "CPython's ast.parse", "libcst's own parse", "index pass")
+
+
 def phases(spec, tree: Path) -> tuple[dict[str, float], float, object]:
     """Seconds per phase of one cold, single-process audit (the engine's functions wrapped in timers)."""
     import leveraudit.engine as engine
+    import leveraudit.extract.module as module
+    import leveraudit.extract.sparse as sparse
     from leveraudit.checks import KINDS
 
     spent: collections.Counter[str] = collections.Counter()
@@ -45,9 +54,18 @@ def phases(spec, tree: Path) -> tuple[dict[str, float], float, object]:
         return run
 
     saved = [(engine, "parse_module", engine.parse_module), (engine, "extract_cli", engine.extract_cli),
-             (engine, "_scan_job", engine._scan_job), (engine, "discover", engine.discover)]
+             (engine, "_scan_job", engine._scan_job), (engine, "discover", engine.discover),
+             (module, "too_complex", module.too_complex), (module, "sparse_source", module.sparse_source),
+             (sparse.ast, "parse", sparse.ast.parse), (module, "parse_unvalidated", module.parse_unvalidated),
+             (module, "_index", module._index)]
     saved += [(kind, "scan", kind.scan) for kind in KINDS.values()]
     engine.parse_module = timed("libcst parse + index", engine.parse_module)
+    # inside it (and so not added to what is outside): the parts of the parse
+    module.too_complex = timed(PARTS[0], module.too_complex)
+    module.sparse_source = timed(PARTS[1], module.sparse_source)
+    sparse.ast.parse = timed(PARTS[2], sparse.ast.parse)
+    module.parse_unvalidated = timed(PARTS[3], module.parse_unvalidated)
+    module._index = timed(PARTS[4], module._index)
     engine.extract_cli = timed("CLI extraction", engine.extract_cli)
     engine._scan_job = timed("per-file work (all of the above)", engine._scan_job)
     engine.discover = timed("discovery (part of what is outside)", engine.discover)
@@ -78,8 +96,12 @@ def main() -> None:
     spent, total, report = phases(spec, tree)
     per_file = spent.pop("per-file work (all of the above)", 0.0)
     print(f"cold audit, one process: {total:.2f} s  ({tree})")
+    parts = {name: spent.pop(name, 0.0) for name in PARTS}
     for name, seconds in sorted(spent.items(), key=lambda pair: -pair[1]):
         print(f"  {name:34} {seconds:7.2f} s")
+        if name == "libcst parse + index":
+            for part, part_seconds in parts.items():
+                print(f"    {part:32} {part_seconds:7.2f} s")
     print(f"  {'outside the per-file work':34} {total - per_file:7.2f} s  (discovery, reading, pre-filter, evaluation)")
     from leveraudit.report.json_report import render_json
 
