@@ -121,6 +121,7 @@ def _worth_trying(text: str, wanted: Callable[[str], bool], split_classes: bool)
     starts = [m.start() for m in _TOP_DEFINITION.finditer(text)]
     if not starts:
         return False
+    enough = max(WORTH_TRYING * text.count("\n"), 1)   # decided as soon as this much is known to go
     unwanted = 0
     for begin, end in zip(starts, starts[1:] + [len(text)]):
         chunk = text[begin:end]
@@ -136,7 +137,9 @@ def _worth_trying(text: str, wanted: Callable[[str], bool], split_classes: bool)
             for first, last in zip(bounds, bounds[1:]):
                 if not wanted(header + chunk[first:last]):
                     unwanted += chunk.count("\n", first, last)
-    return unwanted >= WORTH_TRYING * text.count("\n") and unwanted > 0
+        if unwanted >= enough:
+            return True
+    return False
 
 
 def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool = False,
