@@ -644,3 +644,45 @@ def test_without_names_to_follow_a_class_keeps_only_the_statements_checks_look_a
     assert [type(s).__name__ for s in result.body[0].body] == ["Assign", "Assign", "FunctionDef"]
     followed = sparse_source(source, lambda text: "config" in text, True)
     assert "Docstring" in followed.text and "other = 1" in followed.text   # methods only are split
+
+
+def test_the_kinds_that_follow_no_names_never_resolve_one(monkeypatch, tmp_path):
+    # `follows_names` false is a promise sparse parsing relies on (it keeps no helper, no import a name
+    # resolves through): scanning with those kinds must never ask the module to resolve a name. A kind
+    # that starts to, without saying so, turns this red instead of silently reading a left-out definition.
+    from leveraudit.checks import KINDS
+    from leveraudit.checks.base import CheckKind
+
+    # the kinds that may say so: a new one must join the spec below
+    claiming = {name for name, kind in KINDS.items() if type(kind).follows_names is not CheckKind.follows_names}
+    assert claiming == {"pattern", "param"}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a check that follows no names resolved one")
+
+    monkeypatch.setattr(ParsedModule, "resolve", refuse)
+    monkeypatch.setattr(ParsedModule, "resolver", refuse)
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(textwrap.dedent('''\
+        version: 1
+        title: local kinds
+        lang: en
+        items:
+          - id: L1
+            title: local
+            priority: low
+            checks:
+              - {kind: pattern, id: L1/config, pattern: self.config.$X}
+              - {kind: pattern, id: L1/load, pattern: "torch.load($P)", scope: ["*"]}
+              - {kind: pattern, id: L1/inside, pattern: "$M.load_state_dict($S)", inside: "if $C: ..."}
+              - {kind: param, id: L1/init, function: "*.__init__", name: config, default: {ge: 1}}
+        '''), encoding="utf-8")
+    spec = load_spec(spec_path)
+    evidence = 0
+    for root in _roots(tmp_path):
+        report = json.loads(_report(spec, root, True, monkeypatch)[0])
+        for check in report["items"][0]["checks"]:
+            assert "internal error" not in check["message"], (root, check["message"])
+            evidence += len(check["evidence"])
+    assert evidence > 10
+
