@@ -263,10 +263,9 @@ class PlanIndex:
             pass
 
 
-def _plan(spec: Spec, root: Path, discovery, index: PlanIndex, stats: AuditStats, skipped: list, programs: list):
+def _plan(planner: Planner, discovery, index: PlanIndex, stats: AuditStats, skipped: list, programs: list):
     """The files some check must scan, one at a time (so parsing can start before planning ends);
     unreadable files go to `skipped`, files that may define CLI options to `programs`."""
-    planner = Planner(spec)
     for ref in discovery.files:
         entry = index.lookup(ref)
         text = None
@@ -319,6 +318,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
     skipped: list[Skipped] = list(discovery.skipped)
     programs: list[str] = []  # files that may define CLI options, for the config-surface kinds
     cache = FactCache(cache_dir, fingerprint)
+    planner = Planner(spec)   # the pre-filter, for every file read (and for the raw bytes of skipped ones)
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
 
     plans: list[_Plan] = []
@@ -360,7 +360,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
     unchanged: list[_Plan] = []   # known from the index: their facts are read once what changed is handed over
     try:
         # planning (reading, pre-filter, cache lookups) overlaps with the workers' parsing
-        for plan in _plan(spec, root, discovery, index, stats, skipped, programs):
+        for plan in _plan(planner, discovery, index, stats, skipped, programs):
             plans.append(plan)
             if plan.text is None:
                 unchanged.append(plan)
@@ -381,7 +381,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
                 continue
             if source.digest != plan.digest:
                 plan.digest = source.digest
-                plan.check_ids, plan.cli, plan.spared_ids = Planner(spec).relevance(plan.ref.rel, source.text)
+                plan.check_ids, plan.cli, plan.spared_ids = planner.relevance(plan.ref.rel, source.text)
             plan.text = source.text
             schedule(plan)
         if pool is not None:
@@ -412,7 +412,6 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
     unparsable: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
     check_errors: dict[str, list[str]] = {check_id: [] for check_id in checks_by_id}
     # a file that could not be read but whose bytes hold what a check looks for leaves that check undecided
-    planner = Planner(spec) if skipped else None
     for source in skipped:
         raw = read_raw_text(root / source.rel)
         if raw is None:

@@ -331,7 +331,7 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
         except OSError as error:
             result.skipped.append(Skipped(rel_dir or ".", f"cannot list directory: {error.strerror}"))
             return []
-        if any(entry.name == ".gitignore" for entry in entries) and os.path.isfile(os.path.join(directory, ".gitignore")):
+        if any(entry.name == ".gitignore" for entry in entries):   # read only if a regular file (read_tree_config)
             ignore.add_file(Path(directory, ".gitignore"), rel_dir)
         subdirectories = []
         for entry in entries:

@@ -735,16 +735,17 @@ def _number(text: str) -> int | float:
 
 MAX_NESTING = 100  # brackets open at once; libcst's native parser crashes (SIGSEGV) far deeper
 MAX_OPERATORS = 1000  # binary operators in one logical line; libcst's time grows with the square of the chain
+# a string literal's body, from its opening quote: triple-quoted (across lines) or on one line with escapes
+_STRING_BODY = r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
 # the lookahead is a necessary first character: the regex engine skips to it (a quarter less time per file)
-_NOT_CODE = re.compile(r'(?=[rRbBuUfF"\'#])(?:[rRbBuUfF]{0,2}("""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*)')
+_NOT_CODE = re.compile(rf'(?=[rRbBuUfF"\'#])(?:[rRbBuUfF]{{0,2}}({_STRING_BODY})|#[^\n]*)')
 # the lookahead on a token's possible first characters lets the engine skip the rest (findall twice as fast)
 _SHAPE = re.compile(r"(?=[-()\[\]{}\n+*/%|&^@ao])(?:[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b)")
 
 
 # strings and comments, found from their quote or hash: the leading lookahead lets the regex engine skip to
 # those characters (without it, it tried every alternative at every position: 30% slower on transformers)
-_STRING_OR_COMMENT = re.compile(
-    r'(?=["\'#])(?:(?P<string>"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\')|#[^\n]*)')
+_STRING_OR_COMMENT = re.compile(rf'(?=["\'#])(?:(?P<string>{_STRING_BODY})|#[^\n]*)')
 
 
 def _blank(match: re.Match) -> str:
