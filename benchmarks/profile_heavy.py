@@ -4,7 +4,8 @@ One process (jobs=1, so every cost shows up here), a fresh cache, the heavy spec
 time per phase (libcst's parse plus the index, and within it the nesting scan, the sparse split, CPython's
 `ast.parse` wherever it runs, libcst's own parse and the index pass; each check kind's scan, the CLI extraction,
 and what is left: discovery, reading, the pre-filter, evaluation; discovery and the JSON report's rendering on
-their own), then cProfile's top functions.
+their own), the non-blank lines of the parsed files and how many of them libcst was given, then cProfile's top
+functions.
 
     python benchmarks/profile_heavy.py                              # the generated research-size tree
     python benchmarks/profile_heavy.py --tree path/to/django --spec rules/v3.yaml --top 40
@@ -33,6 +34,8 @@ from audit_research import build_tree  # noqa: E402
 # whole file), CPython's ast.parse wherever it runs (the split, evidence lines, the pre-filter's syntax check),
 # libcst's own parse and the index pass
 PARTS = ("nesting scan", "sparse split", "CPython's ast.parse", "libcst's own parse", "index pass")
+# non-blank lines of the files parsed, and of what libcst was given (sparse parsing leaves the rest out)
+LINES = ("lines of the parsed files", "lines libcst parsed")
 
 
 def phases(spec, tree: Path) -> tuple[dict[str, float], float, object]:
@@ -59,12 +62,19 @@ def phases(spec, tree: Path) -> tuple[dict[str, float], float, object]:
              (sparse.ast, "parse", sparse.ast.parse), (module, "parse_unvalidated", module.parse_unvalidated),
              (module, "_index", module._index)]
     saved += [(kind, "scan", kind.scan) for kind in KINDS.values()]
-    engine.parse_module = timed("libcst parse + index", engine.parse_module)
+    def counted(name, function):   # the non-blank lines of the text each call is given
+        def run(rel_or_text, *args, **kwargs):
+            text = args[0] if args else rel_or_text
+            spent[name] += sum(1 for line in text.split("\n") if line.strip())
+            return function(rel_or_text, *args, **kwargs)
+        return run
+
+    engine.parse_module = counted(LINES[0], timed("libcst parse + index", engine.parse_module))
     # inside it (and so not added to what is outside): the parts of the parse
     module.too_complex = timed(PARTS[0], module.too_complex)
     module.sparse_source = timed(PARTS[1], module.sparse_source)
     sparse.ast.parse = timed(PARTS[2], sparse.ast.parse)
-    module.parse_unvalidated = timed(PARTS[3], module.parse_unvalidated)
+    module.parse_unvalidated = counted(LINES[1], timed(PARTS[3], module.parse_unvalidated))
     module._index = timed(PARTS[4], module._index)
     engine.extract_cli = timed("CLI extraction", engine.extract_cli)
     engine._scan_job = timed("per-file work (all of the above)", engine._scan_job)
@@ -97,12 +107,14 @@ def main() -> None:
     per_file = spent.pop("per-file work (all of the above)", 0.0)
     print(f"cold audit, one process: {total:.2f} s  ({tree})")
     parts = {name: spent.pop(name, 0.0) for name in PARTS}
+    lines = [int(spent.pop(name, 0)) for name in LINES]
     for name, seconds in sorted(spent.items(), key=lambda pair: -pair[1]):
         print(f"  {name:34} {seconds:7.2f} s")
         if name == "libcst parse + index":
             for part, part_seconds in parts.items():
                 print(f"    {part:32} {part_seconds:7.2f} s")
     print(f"  {'outside the per-file work':34} {total - per_file:7.2f} s  (discovery, reading, pre-filter, evaluation)")
+    print(f"non-blank lines: {lines[0]:,} in the files parsed, {lines[1]:,} of them given to libcst (sparse parsing)")
     from leveraudit.report.json_report import render_json
 
     start = time.perf_counter()
