@@ -6,7 +6,7 @@ Timed in one run and interleaved (round robin, median of --repeat): a bare `ast.
 libcst's own parse of the files the pre-filter keeps (in this process, and on 2 processes forked from it, which
 inherit its libcst; and in a fresh process on 2 workers that each import libcst, as a CLI must: the last
 column), leveraudit cold and warm, and — when on PATH — Semgrep and ast-grep with the equivalent rules beside
-the spec.
+the spec. Below the table, each of issue 11's targets whose rows were timed: its ratio, met or not.
 
     python benchmarks/audit_heavy.py                      # the generated research-size tree
     python benchmarks/audit_heavy.py --tree path/to/django --repeat 3
@@ -195,9 +195,38 @@ def main() -> None:
     for name, values in timings.items():
         median = statistics.median(values)
         print(f"{name:46} {median:7.2f} s  {median / base:10.2f}x  {median / parse2:10.2f}x  {median / fresh2:9.2f}x")
+    for line in target_lines({name: statistics.median(values) for name, values in timings.items()}):
+        print(line)
     missing = [tool for tool in ("semgrep", "ast-grep") if not shutil.which(tool)]   # not: left out by --only
     if missing:
         print(f"({' and '.join(missing)} not installed here; install to add the row)")
+
+
+# issue 11's targets, each as (what, the rows it divides, the bound, whether the ratio must stay below it)
+TARGETS = (
+    ("cold CLI <= 1.3x libcst's parse on 2 fresh processes", "leveraudit cold (CLI)",
+     "libcst parse (kept files, 2 processes, fresh)", 1.3, True),
+    ("cold engine <= 1.3x libcst's parse on 2 forked processes", "engine cold (in process, 2 jobs)",
+     "libcst parse (kept files, 2 processes)", 1.3, True),
+    ("Semgrep takes >= 2x the cold CLI", "semgrep", "leveraudit cold (CLI)", 2.0, False),
+    ("warm CLI <= 0.2x a bare ast.parse of the tree", "leveraudit warm (CLI)", "bare ast.parse (whole tree)", 0.2,
+     True),
+)
+
+
+def target_lines(medians: dict[str, float]) -> list[str]:
+    """Each target whose rows were timed, with its ratio and whether this run meets it."""
+    lines = []
+    for what, row, over, bound, below in TARGETS:
+        if row not in medians or over not in medians:
+            continue
+        ratio = medians[row] / medians[over]
+        met = ratio <= bound if below else ratio >= bound
+        lines.append(f"target: {what}: {ratio:.2f}x, {'met' if met else 'NOT met'}")
+    changed = medians.get("leveraudit warm, one file changed (CLI)")
+    if changed is not None:   # the issue's bound is for a transformers-size tree
+        lines.append(f"target: one changed file <= 1.5 s: {changed:.2f} s, {'met' if changed <= 1.5 else 'NOT met'}")
+    return lines
 
 
 if __name__ == "__main__":
