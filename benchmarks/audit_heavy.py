@@ -99,6 +99,9 @@ def main() -> None:
     files = sorted(p for p in tree.rglob("*.py") if p.is_file() and not p.is_symlink())
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in files]
     kept = kept_files(tree)
+    # the forked rows (libcst x2, the engine in process) mean "workers that inherit libcst": import it here, or
+    # with the one-process row left out by --only, every forked worker would import it again
+    import libcst  # noqa: F401
 
     def bare():
         for text in texts:

@@ -249,6 +249,16 @@ CASES = [
               "    def ref(self):\n        self.r.load_state_dict(self.m.state_dict(), strict=False)\n"}, "fail"),
     ("checked_load a live-module copy is not a load to pass", {"kind": "checked_load", "inside": "T.*"},
      {"t.py": "class T:\n    def ref(self):\n        snapshot = self.m.state_dict()\n        self.r.load_state_dict(snapshot)\n"}, "fail"),
+    # a state that may come from a live module or from a file is a load (a strict one passes), whichever
+    # source the data flow meets first
+    ("checked_load a state from a module or a file is a load", {"kind": "checked_load", "inside": "T.*"},
+     {"t.py": "import torch\nclass T:\n    def ref(self, path, fresh):\n"
+              "        sd = self.m.state_dict() if fresh else torch.load(path, weights_only=True)\n"
+              "        self.r.load_state_dict(sd)\n"}, "pass"),
+    ("checked_load a state from a file or a module is a load", {"kind": "checked_load", "inside": "T.*"},
+     {"t.py": "import torch\nclass T:\n    def ref(self, path, fresh):\n        sd = self.m.state_dict()\n"
+              "        if not fresh:\n            sd = torch.load(path, weights_only=True)\n"
+              "        self.r.load_state_dict(sd)\n"}, "pass"),
     ("branch statement form", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
      {"t.py": "def f(self, batch):\n    if self.raw:\n        r = batch['r_raw'].to(d)\n    else:\n        r = batch['r'].to(d)\n"}, "pass"),
     ("branch expression form with attributes", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},

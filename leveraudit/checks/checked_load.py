@@ -180,10 +180,13 @@ def _live_module_copy(module, call: cst.Call) -> bool:
         seen.add(id(expr))
         for node in walk(expr, module if id(expr) in module.parents else None):
             if isinstance(node, cst.Call):
-                calls.append(dotted_name(node.func).rsplit(".", 1)[-1] or "?")
+                name = dotted_name(node.func).rsplit(".", 1)[-1] or "?"
+                if "load" in name.lower():
+                    return False   # the state comes (also) from a load: the answer, without more expansion
+                calls.append(name)
             elif isinstance(node, (cst.Name, cst.Attribute)) and id(node) in module.parents:
                 todo += [v for v in resolver.expand(node) if id(v) not in seen]
-    return "state_dict" in calls and not any("load" in name.lower() for name in calls)
+    return "state_dict" in calls
 
 
 class CheckedLoadKind(CheckKind):
