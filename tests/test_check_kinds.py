@@ -243,7 +243,6 @@ CASES = [
               "def infer(model, sd):\n    model.load_state_dict(sd, strict=False)\n"}, "partial"),
     ("checked_load min_count not met", {"kind": "checked_load", "inside": "load_sft", "min_count": 2},
      {"l.py": "def load_sft(model, sd):\n    model.load_state_dict(sd)\n"}, "partial"),
-    # -- branch -----------------------------------------------------------------------------------
     ("checked_load ignores a live-module copy", {"kind": "checked_load", "inside": "T.*"},
      {"t.py": "import torch\nclass T:\n    def load(self, path):\n        self.m.load_state_dict(torch.load(path, weights_only=True), strict=False)\n"
               "    def ref(self):\n        self.r.load_state_dict(self.m.state_dict(), strict=False)\n"}, "fail"),
@@ -259,6 +258,7 @@ CASES = [
      {"t.py": "import torch\nclass T:\n    def ref(self, path, fresh):\n        sd = self.m.state_dict()\n"
               "        if not fresh:\n            sd = torch.load(path, weights_only=True)\n"
               "        self.r.load_state_dict(sd)\n"}, "pass"),
+    # -- branch -----------------------------------------------------------------------------------
     ("branch statement form", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
      {"t.py": "def f(self, batch):\n    if self.raw:\n        r = batch['r_raw'].to(d)\n    else:\n        r = batch['r'].to(d)\n"}, "pass"),
     ("branch expression form with attributes", {"kind": "branch", "condition": "$T.raw", "then": "$B['r_raw']", "else": "$B['r']"},
