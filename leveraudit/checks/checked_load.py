@@ -172,7 +172,7 @@ def _live_module_copy(module, call: cst.Call) -> bool:
     resolver = module.resolver()
     seen: set[int] = set()
     todo = list(effective_values(module, state))
-    calls: list[str] = []
+    from_state_dict = False
     while todo and len(seen) < 50:
         expr = todo.pop()
         if id(expr) in seen:
@@ -180,13 +180,13 @@ def _live_module_copy(module, call: cst.Call) -> bool:
         seen.add(id(expr))
         for node in walk(expr, module if id(expr) in module.parents else None):
             if isinstance(node, cst.Call):
-                name = dotted_name(node.func).rsplit(".", 1)[-1] or "?"
+                name = dotted_name(node.func).rsplit(".", 1)[-1]
                 if "load" in name.lower():
                     return False   # the state comes (also) from a load: the answer, without more expansion
-                calls.append(name)
+                from_state_dict = from_state_dict or name == "state_dict"
             elif isinstance(node, (cst.Name, cst.Attribute)) and id(node) in module.parents:
                 todo += [v for v in resolver.expand(node) if id(v) not in seen]
-    return "state_dict" in calls
+    return from_state_dict
 
 
 class CheckedLoadKind(CheckKind):
