@@ -140,14 +140,65 @@ def test_the_shape_scan_finds_the_tokens_a_plain_scan_finds():
     # what the regex without it finds, on every source of the fixtures
     import re
 
-    from leveraudit.extract.module import _NOT_CODE, _SHAPE
+    from leveraudit.extract.module import _SHAPE, _STRING_OR_COMMENT
 
     plain = re.compile(r"[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b")
     sources = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.py"))]
     assert len(sources) > 10
     for source in sources + ["a andor b or c and(d)@e", "x = a|b^c&d%e//f**g", "or_ = and_ or o r and a"]:
-        code = _NOT_CODE.sub(" ", source)
+        code = _STRING_OR_COMMENT.sub(" ", source)
         assert _SHAPE.findall(code) == plain.findall(code)
+
+
+def _random_code(rng, length: int) -> str:
+    # brackets of every kind (often unbalanced), newlines, operators, `and` / `or` and names that hold them
+    pieces = ["(", ")", "[", "]", "{", "}", "\n", " + ", "-", " and ", " or ", "andor", "x", " ", "@"]
+    return "".join(rng.choice(pieces) for _ in range(length))
+
+
+def _random_balanced_code(rng, length: int) -> str:
+    # the same, with every bracket closed (by a bracket of any kind: the scan does not pair kinds)
+    out, open_ = [], 0
+    for _ in range(length):
+        roll = rng.random()
+        if roll < 0.3:
+            out.append(rng.choice("([{"))
+            open_ += 1
+        elif roll < 0.55 and open_:
+            out.append(rng.choice(")]}"))
+            open_ -= 1
+        else:
+            out.append(rng.choice(["\n", " + ", " and ", " or ", "andor", "x", " ", "-"]))
+    return "".join(out) + ")" * open_
+
+
+def test_the_quick_proof_of_a_fine_shape_never_overrules_the_exact_scan():
+    # too_complex trusts `_clearly_fine` without scanning: it must only say so where the scan finds
+    # nothing (and it must say so for ordinary code, or the scan runs on every file)
+    import random
+
+    from leveraudit.extract.module import MAX_NESTING, MAX_OPERATORS, _clearly_fine, _shape_limits
+
+    rng = random.Random(11)
+    samples = [_random_code(rng, rng.randint(0, 400)) for _ in range(2000)]
+    samples += [_random_balanced_code(rng, rng.randint(0, 600)) for _ in range(2000)]
+    samples += ["(" * depth + ")" * depth for depth in (MAX_NESTING - 1, MAX_NESTING, MAX_NESTING + 1)]
+    samples += ["f(" * MAX_NESTING + ")" * MAX_NESTING + "\n" + "[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1),
+                "x = a" + " + a" * MAX_OPERATORS, "x = a" + " + a" * (MAX_OPERATORS + 1), ")(" * 60, "(()" * 300]
+    quick = 0
+    for code in samples:
+        if _clearly_fine(code):
+            quick += 1
+            assert _shape_limits(code) is None, code
+    assert quick > 1000
+    sources = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.py"))]
+    assert all(_clearly_fine(_code_only(source)) for source in sources if len(source) < 20_000)
+
+
+def _code_only(source: str) -> str:
+    from leveraudit.extract.module import _STRING_OR_COMMENT
+
+    return _STRING_OR_COMMENT.sub(" ", source)
 
 
 def test_yaml_aliases_cannot_blow_up_a_spec(tmp_path):

@@ -736,11 +736,13 @@ def _number(text: str) -> int | float:
 MAX_NESTING = 100  # brackets open at once; libcst's native parser crashes (SIGSEGV) far deeper
 MAX_OPERATORS = 1000  # binary operators in one logical line; libcst's time grows with the square of the chain
 # a string literal's body, from its opening quote: triple-quoted (across lines) or on one line with escapes
+# (a prefix, `rb"..."`, ends where the same body does: a backslash keeps the quote in raw strings too)
 _STRING_BODY = r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
-# the lookahead is a necessary first character: the regex engine skips to it (a quarter less time per file)
-_NOT_CODE = re.compile(rf'(?=[rRbBuUfF"\'#])(?:[rRbBuUfF]{{0,2}}({_STRING_BODY})|#[^\n]*)')
 # the lookahead on a token's possible first characters lets the engine skip the rest (findall twice as fast)
 _SHAPE = re.compile(r"(?=[-()\[\]{}\n+*/%|&^@ao])(?:[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b)")
+_OPERATOR_CHARACTERS = "-+*/%|&^@"
+_NOT_BRACKET = re.compile(r"[^()\[\]{}]+")
+_ONE_KIND_OF_BRACKET = str.maketrans("[{]}", "(())")   # the scan below does not pair kinds either
 
 
 # strings and comments, found from their quote or hash: the leading lookahead lets the regex engine skip to
@@ -764,9 +766,35 @@ def code_text(text: str) -> str:
 
 def too_complex(text: str) -> str | None:
     """Why a source must not reach libcst's parser (nesting it cannot survive, chains it takes minutes
-    over), decided by one scan of the code with strings and comments removed; None when it is fine."""
+    over), decided on the code with strings and comments removed; None when it is fine."""
+    code = _STRING_OR_COMMENT.sub(" ", text)
+    if _clearly_fine(code):
+        return None
+    return _shape_limits(code)
+
+
+def _clearly_fine(code: str) -> bool:
+    """A C-speed proof that `_shape_limits` would find nothing, for nearly every file: all of the file's
+    operators fit in one logical line's limit (an upper bound: `and` / `or` counted as substrings), and
+    its brackets pair up with no more than the limit open at once, counted by removing innermost pairs
+    `()` one layer per pass (a balanced sequence loses a layer per pass). Anything else, unbalanced
+    brackets included, goes to the exact scan."""
+    operators = sum(code.count(c) for c in _OPERATOR_CHARACTERS) + code.count("and") + code.count("or")
+    if operators > MAX_OPERATORS:
+        return False
+    brackets = _NOT_BRACKET.sub("", code).translate(_ONE_KIND_OF_BRACKET)
+    for _ in range(MAX_NESTING):
+        if "()" not in brackets:
+            break
+        brackets = brackets.replace("()", "")
+    return not brackets
+
+
+def _shape_limits(code: str) -> str | None:
+    """The exact scan: the most brackets open at once (a closing bracket with none open is ignored) and
+    the most binary operators in one logical line (a newline outside brackets ends one)."""
     depth = deepest = operators = most = 0
-    for token in _SHAPE.findall(_NOT_CODE.sub(" ", text)):
+    for token in _SHAPE.findall(code):
         if token in "([{":
             depth += 1
             deepest = max(deepest, depth)
