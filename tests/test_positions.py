@@ -196,3 +196,29 @@ def test_name_chain_code_read_off_the_chain_is_what_libcst_generates():
             plain += "(" not in tree.code_for_node(node) and " " not in tree.code_for_node(node)
             assert module.code(node) == tree.code_for_node(node)
     assert seen > 40 and plain > 20
+
+
+def test_statements_are_paired_only_on_the_way_to_the_node_asked_about():
+    # evidence lines pair libcst's statements with ast's level by level, on demand: asking about one
+    # call expands only the definitions around it, and the lines are still libcst's own
+    source = textwrap.dedent('''\
+        def first():
+            if a:
+                return 1
+
+        class Second:
+            def method(self):
+                x = 1
+                return load(
+                    x)
+
+        def third():
+            for i in range(3):
+                pass
+        ''')
+    tree = cst.parse_module(source)
+    module = ParsedModule("t.py", source, tree)
+    call = next(c for c in module.calls if module.code(c).startswith("load"))
+    assert module.lines(call) == (8, 9) == (_full(tree)[call].start.line, _full(tree)[call].end.line)
+    names = sorted(d.name.value for d in module.defs if id(d) in module._expanded)
+    assert names == ["Second", "method"]

@@ -285,24 +285,19 @@ def _headers() -> dict[type, dict[str, Any]]:
             cst.If: {"orelse": None}, cst.For: {"orelse": None}, cst.While: {"orelse": None}}
 
 
-def _pair_body(suite, nodes: list, anchors: dict[int, int], one_line: set[int]) -> None:
-    # `if x: return` keeps its body on the header's line: nothing inside needs its own anchor
-    if isinstance(suite, cst.IndentedBlock):
-        _pair_statements(suite.body, nodes, anchors, one_line)
-
-
-def _pair_statements(statements, nodes: list, anchors: dict[int, int], one_line: set[int]) -> None:
-    """Walk libcst's and ast's statement lists side by side, recording each libcst statement's first line
-    (and, in `one_line`, the simple statements that fit on it)."""
+def _pair_level(statements, nodes: list, paired: dict[int, ast.stmt], one_line: set[int]) -> None:
+    """Pair one statement list of libcst's with ast's, side by side, recording each libcst statement's
+    ast statement (for a simple statement line, its first) and, in `one_line`, the simple statement
+    lines that fit on one line. Nothing below this level is visited: that is done on demand."""
     index = 0
     for statement in statements:
         if index >= len(nodes):
             raise _Unpaired
-        if isinstance(statement, cst.SimpleStatementLine):
+        if type(statement) is cst.SimpleStatementLine:
             count = len(statement.body)   # `a = 1; b = 2` is one libcst line, two ast statements
             if index + count > len(nodes):
                 raise _Unpaired
-            anchors[id(statement)] = nodes[index].lineno
+            paired[id(statement)] = nodes[index]
             if nodes[index].lineno == nodes[index + count - 1].end_lineno:
                 one_line.add(id(statement))
             index += count
@@ -312,27 +307,35 @@ def _pair_statements(statements, nodes: list, anchors: dict[int, int], one_line:
         expected = _compound().get(type(statement))
         if expected is None or not isinstance(node, expected):
             raise _Unpaired
-        anchors[id(statement)] = node.lineno
-        if isinstance(node, ast.If):
-            _pair_body(statement.body, node.body, anchors, one_line)
-            if isinstance(statement.orelse, cst.If):          # elif: the ast If in orelse
-                _pair_statements([statement.orelse], node.orelse, anchors, one_line)
-            elif statement.orelse is not None:
-                _pair_body(statement.orelse.body, node.orelse, anchors, one_line)
-        elif isinstance(statement, cst.Match):
-            for case, ast_case in zip(statement.cases, node.cases, strict=True):
-                _pair_body(case.body, ast_case.body, anchors, one_line)
-        else:
-            _pair_body(statement.body, node.body, anchors, one_line)
-            for handler, ast_handler in zip(getattr(statement, "handlers", ()), getattr(node, "handlers", ()),
-                                            strict=True):
-                _pair_body(handler.body, ast_handler.body, anchors, one_line)
-            for part, nodes_of_part in (("orelse", "orelse"), ("finalbody", "finalbody")):
-                clause = getattr(statement, part, None)
-                if clause is not None:
-                    _pair_body(clause.body, getattr(node, nodes_of_part), anchors, one_line)
+        paired[id(statement)] = node
     if index != len(nodes):
         raise _Unpaired
+
+
+def _inner_levels(statement, node: ast.stmt) -> list[tuple[Any, list]]:
+    """The statement lists directly inside a compound statement, each with ast's."""
+    if isinstance(node, ast.If):
+        levels = [(statement.body, node.body)]
+        if isinstance(statement.orelse, cst.If):           # elif: the ast If in orelse
+            return _blocks(levels) + [([statement.orelse], node.orelse)]
+        if statement.orelse is not None:
+            levels.append((statement.orelse.body, node.orelse))
+    elif isinstance(statement, cst.Match):
+        levels = [(case.body, ast_case.body) for case, ast_case in zip(statement.cases, node.cases, strict=True)]
+    else:
+        levels = [(statement.body, node.body)]
+        levels += [(handler.body, ast_handler.body) for handler, ast_handler
+                   in zip(getattr(statement, "handlers", ()), getattr(node, "handlers", ()), strict=True)]
+        for part in ("orelse", "finalbody"):
+            clause = getattr(statement, part, None)
+            if clause is not None:
+                levels.append((clause.body, getattr(node, part)))
+    return _blocks(levels)
+
+
+def _blocks(levels: list[tuple[Any, list]]) -> list[tuple[Any, list]]:
+    # a body on the header's line (`if x: return`) is no level: nothing in it needs an anchor of its own
+    return [(suite.body, nodes) for suite, nodes in levels if isinstance(suite, cst.IndentedBlock)]
 
 
 def dotted_name(node: cst.CSTNode | None) -> str:
@@ -379,7 +382,8 @@ class ParsedModule:
         self.calls: list[cst.Call] = []
         self.aliases: dict[str, str] = {}
         self._positions: Any = None          # id(statement) -> libcst positions of its subtree
-        self._anchors: Any = None            # id(statement) -> its first line (from `ast`); False: unpaired
+        self._anchors: Any = None            # id(statement) -> its ast statement, paired on demand; False: unpaired
+        self._expanded: set[int] = set()     # compound statements whose inner statement lists are paired
         self._words: dict[int, frozenset[str]] = {}
         self._type_orders: dict[type, list[int]] = {}   # type -> the pre-order positions of its nodes
         self._one_line: set[int] = set()             # simple statements on one line: no codegen for lines
@@ -544,21 +548,17 @@ class ParsedModule:
         evidence needs a handful of nodes per file. So `ast` (CPython's parser, parse only) gives the first
         line of every statement, and only the innermost statement around the node is generated, with
         libcst's own position rules. A tree `ast` cannot pair up falls back to the whole module."""
-        anchors = self._statement_lines()
-        if anchors is None:
+        found = self._anchor(node)
+        if found is None:     # the module itself, a node outside every statement, or no pairing
             return self._lines_from(self.tree, node, 1)
-        statement = node
-        while statement is not None and id(statement) not in anchors:
-            statement = self.parents.get(id(statement))
-        if statement is None:     # the module itself, or a node outside every statement
-            return self._lines_from(self.tree, node, 1)
+        statement, first = found
         if id(statement) in self._one_line:   # everything in a one-line statement is on that line
-            return anchors[id(statement)], anchors[id(statement)]
+            return first, first
         if statement is node and type(node) in _headers():
             last = _last_block(node)
             if last is not None:
                 # libcst ends a compound statement where its last statement ends: no need to generate it
-                return anchors[id(node)], self.lines(last.body[-1])[1]
+                return first, self.lines(last.body[-1])[1]
         dropped = _headers().get(type(statement))
         if dropped is not None and node is not statement and isinstance(statement.body, cst.IndentedBlock) \
                 and not _inside_body(self, node, statement):
@@ -568,8 +568,8 @@ class ParsedModule:
             if header is None:   # kept with the module: positions are keyed by the copy's id
                 header = self._headers[id(statement)] = statement.with_changes(
                     body=cst.IndentedBlock(body=[]), **dropped)
-            return self._lines_from(header, node, anchors[id(statement)])
-        return self._lines_from(statement, node, anchors[id(statement)])
+            return self._lines_from(header, node, first)
+        return self._lines_from(statement, node, first)
 
     def _lines_from(self, root: cst.CSTNode, node: cst.CSTNode, first_line: int) -> tuple[int, int]:
         computed = self._positions.get(id(root)) if self._positions is not None else None
@@ -594,21 +594,47 @@ class ParsedModule:
         shift = first_line - anchor[0]
         return position[0] + shift, position[1] + shift
 
-    def _statement_lines(self) -> dict[int, int] | None:
+    def _anchor(self, node: cst.CSTNode) -> tuple[cst.CSTNode, int] | None:
+        """The innermost statement around `node` that `ast` pairs with, and its first line; None when
+        none does (the module itself) or the two parsers' statements do not line up.
+
+        Pairing is lazy: only the statement lists on the way down to `node` are paired, each once, so
+        the evidence of a file costs its few paths, not a walk of every statement it has."""
         if self._anchors is False:
             return None
-        if self._anchors is None:
-            try:
-                anchors: dict[int, int] = {}
+        chain = []
+        current = node
+        compound = _compound()
+        while current is not None:
+            kind = type(current)
+            if kind is cst.SimpleStatementLine or kind in compound:
+                chain.append(current)
+            current = self.parents.get(id(current))
+        if not chain:
+            return None
+        try:
+            paired = self._anchors
+            if paired is None:
                 statements = self._ast_statements
                 if statements is None:
                     statements = ast.parse(self.text).body
-                _pair_statements(self.tree.body, statements, anchors, self._one_line)
-                self._anchors = anchors
-            except (SyntaxError, ValueError, RecursionError, MemoryError, _Unpaired):
-                self._anchors = False
-                return None
-        return self._anchors
+                paired = {}
+                _pair_level(self.tree.body, statements, paired, self._one_line)
+                self._anchors = paired
+            found = None
+            for statement in reversed(chain):   # from the module's level down
+                ast_statement = paired.get(id(statement))
+                if ast_statement is None:       # inside a body on its header's line
+                    break
+                found = statement, ast_statement.lineno
+                if type(statement) is not cst.SimpleStatementLine and id(statement) not in self._expanded:
+                    self._expanded.add(id(statement))
+                    for inner, ast_inner in _inner_levels(statement, ast_statement):
+                        _pair_level(inner, ast_inner, paired, self._one_line)
+            return found
+        except (SyntaxError, ValueError, RecursionError, MemoryError, _Unpaired):
+            self._anchors = False
+            return None
 
     def code(self, node: cst.CSTNode) -> str:
         kind = type(node)
