@@ -123,6 +123,11 @@ def _segment_test(checks: list[tuple[str, object]], cli: bool):
         cli or any(kind.follows_names(check) for kind, check in kinds)
 
 
+# what one task for the worker pool holds at most (a larger file is a task alone): a task costs this
+# process about 0.2 ms (pickling, queues, a wake-up), which a batch of small files pays once
+BATCH_LINES = 2000
+BATCH_FILES = 16
+
 # below this much to parse, starting worker processes costs more than it saves
 PARALLEL_MIN_FILES = 4
 PARALLEL_MIN_LINES = 4000
@@ -146,6 +151,29 @@ def _scan_job(job: tuple) -> dict:
     again (about an eighth of the parse). Reference counting frees the tree when the scan returns."""
     with _collector_paused():
         return _scan_budgeted(job)
+
+
+def _batches(waiting: list[tuple]) -> list[list[tuple]]:
+    """(plan, job) pairs grouped into worker tasks, largest file first (a big file started late would
+    keep one worker busy alone): a file of `BATCH_LINES` or more is a task alone, smaller ones go
+    together up to that many lines or `BATCH_FILES` files, so that a task's fixed cost is paid once."""
+    batches: list[list[tuple]] = []
+    batch: list[tuple] = []
+    lines = 0
+    for pair in sorted(waiting, key=lambda pair: -len(pair[0].text)):
+        batch.append(pair)
+        lines += pair[0].text.count("\n")
+        if lines >= BATCH_LINES or len(batch) >= BATCH_FILES:
+            batches.append(batch)
+            batch, lines = [], 0
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def _scan_batch(jobs: list[tuple]) -> list[dict]:
+    """Several files in one task: each under its own time budget, with its own result."""
+    return [_scan_job(job) for job in jobs]
 
 
 def _scan_budgeted(job: tuple) -> dict:
@@ -325,14 +353,13 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
     results: dict[str, dict] = {}
     todo: list[_Plan] = []
     waiting: list[tuple[_Plan, tuple]] = []   # planned, not yet handed to a worker
-    running: dict = {}                        # future -> plan
+    running: dict = {}                        # future -> the plans of its batch
     waiting_lines = 0
     pool = None
 
     def hand_over() -> None:
-        # largest first within each batch: a big file started late would keep one worker busy alone
-        for plan, job in sorted(waiting, key=lambda pair: -len(pair[0].text)):
-            running[pool.submit(_scan_job, job)] = plan
+        for batch in _batches(waiting):
+            running[pool.submit(_scan_batch, [job for _, job in batch])] = [plan for plan, _ in batch]
         waiting.clear()
 
     def start_pool() -> None:
@@ -387,9 +414,10 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
         if pool is not None:
             hand_over()
             for future in as_completed(running):
-                results[running[future].ref.rel] = future.result()
-                if progress:
-                    progress()
+                for plan, result in zip(running[future], future.result()):
+                    results[plan.ref.rel] = result
+                    if progress:
+                        progress()
         else:
             for plan, job in waiting:
                 results[plan.ref.rel] = _scan_job(job)
