@@ -686,3 +686,28 @@ def test_the_kinds_that_follow_no_names_never_resolve_one(monkeypatch, tmp_path)
             evidence += len(check["evidence"])
     assert evidence > 10
 
+
+
+def test_a_definition_test_never_turns_false_with_more_text():
+    # sparse parsing appends every alias's meaning (NUL-separated) to rule a definition out before it
+    # looks up which aliases it uses; that is exact only if no check kind's test is made false by more text
+    import random
+
+    from tests.conftest import FIXTURES
+
+    checks = [check for path in (V3, HEAVY) for _, _, check in load_spec(path).iter_checks()]
+    kinds = [(engine.KINDS[check.kind], check) for check in checks]
+    kinds = [(kind, check) for kind, check in kinds if kind.segment_relevant(check, "") is not None]
+    assert len({check.kind for _, check in kinds}) >= 5
+    rng = random.Random(5)
+    pieces = [line for path in sorted(FIXTURES.rglob("*.py")) for line in path.read_text(encoding="utf-8").splitlines()]
+    flips = 0
+    for _ in range(400):
+        text = "\n".join(rng.sample(pieces, rng.randint(1, 30)))
+        more = "\0" + "\0".join(rng.sample(pieces, rng.randint(1, 5)))
+        for kind, check in kinds:
+            if kind.segment_relevant(check, text):
+                assert kind.segment_relevant(check, text + more), (check.kind, text, more)
+            elif kind.segment_relevant(check, text + more):
+                flips += 1
+    assert flips > 0, "the added text must sometimes make a definition relevant, or the test shows nothing"

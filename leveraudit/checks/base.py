@@ -192,7 +192,11 @@ class CheckKind:
     def segment_relevant(self, check, text: str) -> bool | None:
         """Whether a top-level `def` / `class` with this text can hold one of the check's facts: a
         necessary test, like `relevant`, that lets sparse parsing leave the others out. None (the
-        default) when the check reads the module as a whole; its files are then parsed whole."""
+        default) when the check reads the module as a whole; its files are then parsed whole.
+
+        It must only ask whether things occur in the text (and / or of such tests), so that more text
+        never makes it false: sparse parsing tests a definition with every import alias's meaning
+        appended before it looks up which aliases the definition uses (tests/test_sparse.py)."""
         return None
 
     def splits_classes(self, check) -> bool:

@@ -182,12 +182,21 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
     # `torch.load` call to a check, and `L(p)` alone does not say so (a plain `import torch` adds nothing)
     renamed = {local: targets for local, targets in aliases.items() if targets != {local}}
 
+    # every test `wanted` makes is "this occurs in the text" (words, `def name`), combined with and / or,
+    # so adding text never turns it false; with the expansions set apart by NUL (no test's match can
+    # span one), the text with all of them appended is wanted whenever the text with some of them is
+    everything = "\0" + "\0".join(t for targets in renamed.values() for t in targets)
+
     def is_wanted(text: str) -> bool:
+        if not renamed:
+            return wanted(text)
+        if not wanted(text + everything):   # not even with every expansion: nothing to look up
+            return False
         if len(renamed) <= 32:   # a substring test per alias is cheaper than the text's words
             expanded = [t for local, targets in renamed.items() if local in text for t in targets]
         else:                    # many aliases: linear in the text, whatever their number
             expanded = [t for local in set(_WORD.findall(text)) & renamed.keys() for t in renamed[local]]
-        return wanted(text if not expanded else text + "\n" + "\n".join(expanded))
+        return wanted(text if not expanded else text + "\0" + "\0".join(expanded))
 
     kept_texts: list[str] = []   # whose words the closure starts from (module-level code too, below)
     for item in top:
