@@ -1,3 +1,3 @@
-from leveraudit.cli import main
+from leveraudit.cli import run
 
-main()
+run()

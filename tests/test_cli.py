@@ -123,3 +123,33 @@ def test_outputs_follow_the_umask(tmp_path):
         assert (tmp_path / "rl.json").stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("entry", [["-m", "leveraudit"], ["-c", "from leveraudit.cli import run; run()"]],
+                         ids=["python -m", "console script"])
+def test_the_fast_exit_keeps_every_byte_and_the_exit_status(tmp_path, entry):
+    # the process ends with os._exit (no interpreter teardown): what it printed into a pipe must all
+    # arrive, and the gate's status, an input error's 2 and a usage error's status must be kept
+    import subprocess
+    import sys
+
+    import os
+
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}   # as a user's shell has it
+
+    def run(*args):
+        return subprocess.run([sys.executable, *entry, *map(str, args)], capture_output=True, text=True,
+                              timeout=120, env=buffered)
+
+    report = run("check", "--spec", V3, FIXTURES / "research_before", "-f", "json", "--no-cache", "-v")
+    assert report.returncode == 1
+    assert json.loads(report.stdout)["summary"]["pass"] == 5
+    assert "functions analysed" in report.stderr   # stderr after the report, flushed too
+    for form in ("md", "github", "terminal"):   # what the in-process CLI prints, to the last byte
+        args = ["check", "--spec", V3, FIXTURES / "research_before", "-f", form, "--no-cache", "--lang", "en"]
+        assert run(*args).stdout == invoke(*args).stdout, form
+    assert run("check", "--spec", V3, FIXTURES / "research_after", "--no-cache").returncode == 0
+    missing = run("check", "--spec", V3, tmp_path / "nope")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert run("check", "--no-such-option").returncode == 2
+    assert run("--version").returncode == 0
