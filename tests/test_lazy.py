@@ -12,11 +12,12 @@ import sys
 from tests.conftest import REPO, V3
 
 _WARM_RUN = """
-import json, runpy, sys
+import json, sys
 sys.argv = ["leveraudit", "check", "--spec", sys.argv[1], sys.argv[2], "-f", "json", "-o", sys.argv[3],
             "--cache-dir", sys.argv[4], "--fail-on", "never"]
+from leveraudit.cli import main   # the CLI without its fast exit (run()), so that what it imported shows
 try:
-    runpy.run_module("leveraudit", run_name="__main__")
+    main()
 except SystemExit as exc:
     code = exc.code
 print(json.dumps({"libcst": "libcst" in sys.modules, "rich": "rich" in sys.modules, "code": code}))
