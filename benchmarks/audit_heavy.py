@@ -6,7 +6,8 @@ Timed in one run and interleaved (round robin, median of --repeat): a bare `ast.
 libcst's own parse of the files the pre-filter keeps (in this process, and on 2 processes forked from it, which
 inherit its libcst; and in a fresh process on 2 workers that each import libcst, as a CLI must: the last
 column), leveraudit cold and warm, and — when on PATH — Semgrep and ast-grep with the equivalent rules beside
-the spec. Below the table, each of issue 11's targets whose rows were timed: its ratio, met or not.
+the spec. Below the table, each of issue 11's targets whose rows were timed: its ratio (of the medians; with
+several rounds also its range and median within a round, where drift cannot split the two rows), met or not.
 
     python benchmarks/audit_heavy.py                      # the generated research-size tree
     python benchmarks/audit_heavy.py --tree path/to/django --repeat 3
@@ -198,7 +199,7 @@ def main() -> None:
     for name, values in timings.items():
         median = statistics.median(values)
         print(f"{name:46} {median:7.2f} s  {median / base:10.2f}x  {median / parse2:10.2f}x  {median / fresh2:9.2f}x")
-    for line in target_lines({name: statistics.median(values) for name, values in timings.items()}):
+    for line in target_lines({name: statistics.median(values) for name, values in timings.items()}, timings):
         print(line)
     missing = [tool for tool in ("semgrep", "ast-grep") if not shutil.which(tool)]   # not: left out by --only
     if missing:
@@ -217,15 +218,21 @@ TARGETS = (
 )
 
 
-def target_lines(medians: dict[str, float]) -> list[str]:
-    """Each target whose rows were timed, with its ratio and whether this run meets it."""
+def target_lines(medians: dict[str, float], rounds: dict[str, list[float]] | None = None) -> list[str]:
+    """Each target whose rows were timed, with its ratio (of the medians) and whether this run meets it.
+    With several rounds, also the ratio within each round (both rows timed minutes apart at most), whose
+    spread shows how much of a difference the machine's own drift could make."""
     lines = []
     for what, row, over, bound, below in TARGETS:
         if row not in medians or over not in medians:
             continue
         ratio = medians[row] / medians[over]
         met = ratio <= bound if below else ratio >= bound
-        lines.append(f"target: {what}: {ratio:.2f}x, {'met' if met else 'NOT met'}")
+        spread = ""
+        if rounds and len(rounds[row]) > 1:
+            paired = sorted(a / b for a, b in zip(rounds[row], rounds[over]))
+            spread = f" (within a round: {paired[0]:.2f}-{paired[-1]:.2f}x, median {statistics.median(paired):.2f}x)"
+        lines.append(f"target: {what}: {ratio:.2f}x{spread}, {'met' if met else 'NOT met'}")
     changed = medians.get("leveraudit warm, one file changed (CLI)")
     if changed is not None:   # the issue's bound is for a transformers-size tree
         lines.append(f"target: one changed file <= 1.5 s: {changed:.2f} s, {'met' if changed <= 1.5 else 'NOT met'}")
