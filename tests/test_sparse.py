@@ -711,3 +711,23 @@ def test_a_definition_test_never_turns_false_with_more_text():
             elif kind.segment_relevant(check, text + more):
                 flips += 1
     assert flips > 0, "the added text must sometimes make a definition relevant, or the test shows nothing"
+
+
+def test_definition_lines_are_found_wherever_they_are():
+    # the estimate finds `def` / `class` lines from the newline before them; the first line has none
+    from tests.conftest import FIXTURES
+
+    def reference(text):
+        starts, offset = [], 0
+        for line in text.split("\n"):
+            if line.startswith(("def ", "async def ", "class ")):
+                starts.append(offset)
+            offset += len(line) + 1
+        return starts
+
+    paths = sorted(FIXTURES.rglob("*.py")) + sorted((REPO / "leveraudit").rglob("*.py"))
+    sources = [p.read_text(encoding="utf-8") for p in paths]
+    sources += ["def f():\n    pass\n", "class A:\n    def f(self): pass\nasync def g(): pass", "x = 1\n  def y", ""]
+    assert sum(len(reference(s)) for s in sources) > 500
+    for source in sources:
+        assert sparse._definition_starts(source) == reference(source)
