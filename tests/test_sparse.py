@@ -731,3 +731,27 @@ def test_definition_lines_are_found_wherever_they_are():
     assert sum(len(reference(s)) for s in sources) > 500
     for source in sources:
         assert sparse._definition_starts(source) == reference(source)
+
+
+@pytest.mark.parametrize("one_alias", [False, True], ids=["an alias per import", "one alias, many modules"])
+def test_alias_meanings_cost_linear_time_however_many_there_are(one_alias):
+    # a hostile file of n imports and n definitions that use them: what the definition test reads must
+    # grow with the file (it was n x n: every meaning appended to every definition)
+    def source(n):
+        name = (lambda i: "x") if one_alias else (lambda i: f"x{i}")
+        return ("".join(f"from mod{i}.sub import fn as {name(i)}\n" for i in range(n)) + "\n"
+                + "".join(f"def g{i}(p):\n    return {name(i)}(p)\n\n" for i in range(n)))
+
+    def characters_read(n):
+        read = [0]
+
+        def wanted(text):
+            read[0] += len(text)
+            return "torch" in text and "def load_it" in text
+
+        sparse_source(source(n), wanted, True, True)
+        return read[0]
+
+    small, large = characters_read(500), characters_read(2000)
+    assert large < 5 * small, (small, large)   # four times the file: about four times the reading
+    assert large < 60 * len(source(2000))

@@ -119,6 +119,9 @@ def _definition_starts(text: str) -> list[int]:
 # characters of a class's header (decorators, bases) repeated into each of its methods' tests
 MAX_HEADER = 4096
 
+# characters of import aliases' meanings a definition is tested with beyond its own size (is_wanted)
+EXPANSION_SLACK = 512
+
 # CPython's parse costs about a sixth of libcst's: below this share of lines to leave out it does not pay
 WORTH_TRYING = 0.25
 
@@ -191,21 +194,30 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
     # `torch.load` call to a check, and `L(p)` alone does not say so (a plain `import torch` adds nothing)
     renamed = {local: targets for local, targets in aliases.items() if targets != {local}}
 
+    # each alias's meanings, set apart by NUL: no test's match can span one (below)
+    meanings = {local: "\0" + "\0".join(sorted(targets)) for local, targets in renamed.items()}
     # every test `wanted` makes is "this occurs in the text" (words, `def name`), combined with and / or,
-    # so adding text never turns it false; with the expansions set apart by NUL (no test's match can
-    # span one), the text with all of them appended is wanted whenever the text with some of them is
-    everything = "\0" + "\0".join(t for targets in renamed.values() for t in targets)
+    # so adding text never turns it false: the text with every meaning appended is wanted whenever the
+    # text with some of them is
+    everything = "".join(meanings.values())
 
     def is_wanted(text: str) -> bool:
         if not renamed:
             return wanted(text)
-        if not wanted(text + everything):   # not even with every expansion: nothing to look up
-            return False
+        # what a definition is tested with stays within its own size (plus a little): a hostile file of
+        # many aliases, or one alias bound to many modules, costs linear time, not aliases x definitions
+        budget = len(text) + EXPANSION_SLACK
+        if len(everything) <= budget and not wanted(text + everything):
+            return False   # not even with every meaning: nothing to look up
         if len(renamed) <= 32:   # a substring test per alias is cheaper than the text's words
-            expanded = [t for local, targets in renamed.items() if local in text for t in targets]
+            used = [local for local in renamed if local in text]
         else:                    # many aliases: linear in the text, whatever their number
-            expanded = [t for local in set(_WORD.findall(text)) & renamed.keys() for t in renamed[local]]
-        return wanted(text if not expanded else text + "\0" + "\0".join(expanded))
+            used = set(_WORD.findall(text)) & renamed.keys()
+        if not used:
+            return wanted(text)
+        if sum(len(meanings[local]) for local in used) > budget:
+            return True   # kept untested: a kept definition is parsed, so nothing is ever lost by it
+        return wanted(text + "".join(meanings[local] for local in used))
 
     kept_texts: list[str] = []   # whose words the closure starts from (module-level code too, below)
     for item in top:
