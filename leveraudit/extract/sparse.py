@@ -13,7 +13,10 @@ a helper, a base class or a decorator a kept definition uses by name is still th
 method is reached the way the analysis reaches one, through `self.`: kept text that says
 `self.name` (a call, or an attribute the method sets), or its class body naming it; a bare word
 `get` in `kwargs.get` is not. When none does, nothing is kept for being named, and a kept class
-keeps only the body statements some check can look at.
+keeps only the body statements some check can look at. An import alias counts as what it stands
+for (`from torch import load as L`: `L(p)` is a `torch.load` call); a definition that would need more
+of such meanings appended than its own size (plus `EXPANSION_SLACK`) is kept untested, so that the
+cost stays linear on a hostile file.
 
 A file is parsed whole when any of its checks is not local to definitions (flows, branches), when
 CPython's parser refuses it (the syntax error is then libcst's to report, exactly as before), when
