@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from leveraudit import __version__
@@ -35,6 +34,7 @@ class FactCache:
         self.prefix = hashlib.sha256(f"{analysis_version()}\0{spec_fingerprint}".encode()).hexdigest()[:16]
         self.hits = 0
         self.misses = 0
+        self._folders: set[Path] = set()   # made (or found) in this run
 
     def _path(self, digest: str) -> Path:
         assert self.directory is not None
@@ -52,14 +52,23 @@ class FactCache:
         return data
 
     def put(self, digest: str, data: dict) -> None:
+        """Write an entry atomically (a temporary file renamed over it): a reader sees it whole or not at
+        all. The temporary file is named by this process's id (mkstemp's random names cost more than
+        the write); each folder is made once per run."""
         if self.directory is None:
             return
         path = self._path(digest)
+        temp = path.parent / f"{path.name}.{os.getpid()}.tmp"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            if path.parent not in self._folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(path.parent)
+            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(json.dumps(data))   # one write: `json.dump` writes each fragment on its own
             os.replace(temp, path)
-        except OSError:
-            pass  # a read-only or full cache only costs speed
+        except OSError:   # a read-only or full cache only costs speed
+            try:
+                temp.unlink()
+            except OSError:
+                pass

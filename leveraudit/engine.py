@@ -384,6 +384,14 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
             stats.cached += 1
         return facts is not None
 
+    def finished(plan: _Plan, result: dict) -> None:
+        # cached as it arrives, while the workers parse the rest (after them, writing hundreds of
+        # entries was a serial tail of the run)
+        results[plan.ref.rel] = result
+        cache.put(_cache_key(plan), result)
+        if progress:
+            progress()
+
     unchanged: list[_Plan] = []   # known from the index: their facts are read once what changed is handed over
     try:
         # planning (reading, pre-filter, cache lookups) overlaps with the workers' parsing
@@ -415,20 +423,14 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
             hand_over()
             for future in as_completed(running):
                 for plan, result in zip(running[future], future.result()):
-                    results[plan.ref.rel] = result
-                    if progress:
-                        progress()
+                    finished(plan, result)
         else:
             for plan, job in waiting:
-                results[plan.ref.rel] = _scan_job(job)
-                if progress:
-                    progress()
+                finished(plan, _scan_job(job))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     stats.skipped = len(skipped)
-    for plan in todo:
-        cache.put(_cache_key(plan), results[plan.ref.rel])
     index.save()
     stats.parsed = len(todo)
     stats.functions = sum(results[p.ref.rel].get("analysed", 0) for p in todo if p.ref.rel in results)

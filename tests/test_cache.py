@@ -98,3 +98,27 @@ def test_a_same_size_edit_with_its_mtime_restored_is_seen(tmp_path, v3_spec):
     after, stats = run_audit(v3_spec, root, cache_dir=cache, jobs=1)
     assert stats.read >= 1
     assert {i.id: i.status for i in after.items}["3.1"] == "partial"
+
+
+def test_cache_entries_are_whole_files_with_no_temporary_left(tmp_path, v3_spec):
+    # entries are written as results arrive (while workers parse the rest), each through a temporary
+    # file renamed over it; a second run reads every one of them
+    from leveraudit.cache import FactCache
+
+    root = tmp_path / "tree"
+    for copy in range(10):  # enough lines for the worker pool to be used
+        shutil.copytree(FIXTURES / "research_before", root / f"copy{copy}")
+    cache = tmp_path / "cache"
+    cold, stats = run_audit(v3_spec, root, cache_dir=cache, jobs=2)
+    assert stats.workers == 2 and stats.parsed > 10
+    entries = [p for p in cache.rglob("*") if p.is_file() and p.parent.parent.name != "index"]
+    assert not [p for p in entries if p.name.endswith(".tmp")], "no temporary file is left behind"
+    warm, warm_stats = run_audit(v3_spec, root, cache_dir=cache, jobs=2)
+    assert warm_stats.parsed == 0 and warm_stats.cached == stats.parsed
+    assert warm.model_dump() == cold.model_dump()
+    store = FactCache(tmp_path / "other", "fingerprint")
+    store.put("ab" + "0" * 62, {"facts": {"x": [1]}})
+    store.put("ab" + "1" * 62, {"facts": {}})   # the same folder, made once
+    assert store.get("ab" + "0" * 62) == {"facts": {"x": [1]}}
+    assert sorted(p.name for p in (tmp_path / "other").rglob("*") if p.is_file()) == \
+        sorted(["ab" + "0" * 62 + ".json", "ab" + "1" * 62 + ".json"])
