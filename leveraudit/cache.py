@@ -63,7 +63,13 @@ class FactCache:
             if path.parent not in self._folders:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._folders.add(path.parent)
-            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            # created anew, never through a link or into a file that exists (as mkstemp does)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            try:
+                handle = os.open(temp, flags, 0o600)
+            except FileExistsError:   # left by a killed run of a process with the same id
+                temp.unlink()
+                handle = os.open(temp, flags, 0o600)
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(json.dumps(data))   # one write: `json.dump` writes each fragment on its own
             os.replace(temp, path)

@@ -122,3 +122,25 @@ def test_cache_entries_are_whole_files_with_no_temporary_left(tmp_path, v3_spec)
     assert store.get("ab" + "0" * 62) == {"facts": {"x": [1]}}
     assert sorted(p.name for p in (tmp_path / "other").rglob("*") if p.is_file()) == \
         sorted(["ab" + "0" * 62 + ".json", "ab" + "1" * 62 + ".json"])
+
+
+def test_a_cache_entry_is_never_written_through_a_link_left_where_its_temporary_goes(tmp_path):
+    # the temporary file's name is predictable (entry + process id): whatever sits there is replaced,
+    # never followed or written into
+    import os
+
+    from leveraudit.cache import FactCache
+
+    store = FactCache(tmp_path / "cache", "fingerprint")
+    digest = "cd" + "2" * 62
+    entry = store._path(digest)
+    entry.parent.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    os.link(victim, entry.parent / f"{entry.name}.{os.getpid()}.tmp")   # a hard link: O_TRUNC would write into it
+    store.put(digest, {"facts": {}})
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert store.get(digest) == {"facts": {}}
+    (entry.parent / f"{entry.name}.{os.getpid()}.tmp").symlink_to(victim)
+    store.put(digest, {"facts": {"again": []}})
+    assert victim.read_text(encoding="utf-8") == "precious" and store.get(digest) == {"facts": {"again": []}}
