@@ -44,6 +44,7 @@ class _Plan:
     check_ids: list[str]
     cli: bool
     text: str | None = None
+    lines: int = 0   # of `text`, counted once when it is scheduled
     # checks the exact pre-filter stage spared: they still hear of it if the file does not parse
     spared_ids: list[str] = field(default_factory=list)
 
@@ -160,9 +161,9 @@ def _batches(waiting: list[tuple]) -> list[list[tuple]]:
     batches: list[list[tuple]] = []
     batch: list[tuple] = []
     lines = 0
-    for pair in sorted(waiting, key=lambda pair: -len(pair[0].text)):
+    for pair in sorted(waiting, key=lambda pair: -pair[0].lines):
         batch.append(pair)
-        lines += pair[0].text.count("\n")
+        lines += pair[0].lines
         if lines >= BATCH_LINES or len(batch) >= BATCH_FILES:
             batches.append(batch)
             batch, lines = [], 0
@@ -371,7 +372,8 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
         nonlocal waiting_lines
         todo.append(plan)
         waiting.append((plan, (plan.ref.rel, plan.text, [(i, checks_by_id[i]) for i in plan.check_ids], plan.cli)))
-        waiting_lines += plan.text.count("\n")
+        plan.lines = plan.text.count("\n")
+        waiting_lines += plan.lines
         if pool is None and workers > 1 and len(todo) >= PARALLEL_MIN_FILES and waiting_lines > PARALLEL_MIN_LINES:
             start_pool()
         if pool is not None and len(waiting) >= 4 * workers:

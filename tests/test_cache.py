@@ -55,11 +55,11 @@ def test_worker_tasks_hold_each_file_once_big_files_alone_small_ones_together():
     from leveraudit.engine import BATCH_FILES, BATCH_LINES, _batches
 
     sizes = [BATCH_LINES * 3, 5, BATCH_LINES, 40, 7] + [1] * (2 * BATCH_FILES) + [BATCH_LINES - 1, 2]
-    waiting = [(SimpleNamespace(text="x\n" * n), ("job", i)) for i, n in enumerate(sizes)]
+    waiting = [(SimpleNamespace(lines=n), ("job", i)) for i, n in enumerate(sizes)]
     batches = _batches(waiting)
     handed = [job for batch in batches for _, job in batch]
     assert sorted(handed) == sorted(job for _, job in waiting), "every file once, none lost"
-    lines = [[plan.text.count("\n") for plan, _ in batch] for batch in batches]
+    lines = [[plan.lines for plan, _ in batch] for batch in batches]
     assert lines[0] == [BATCH_LINES * 3] and lines[1] == [BATCH_LINES], "a big file is a task alone, first"
     assert all(len(b) <= BATCH_FILES for b in lines)
     assert all(sum(b) < BATCH_LINES or len(b) == 1 or sum(b[:-1]) < BATCH_LINES for b in lines)

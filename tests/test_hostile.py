@@ -140,13 +140,13 @@ def test_the_shape_scan_finds_the_tokens_a_plain_scan_finds():
     # what the regex without it finds, on every source of the fixtures
     import re
 
-    from leveraudit.extract.module import _SHAPE, _STRING_OR_COMMENT
+    from leveraudit.extract.module import _SHAPE, without_strings_and_comments
 
     plain = re.compile(r"[()\[\]{}\n]|[-+*/%|&^@]|\b(?:and|or)\b")
     sources = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.py"))]
     assert len(sources) > 10
     for source in sources + ["a andor b or c and(d)@e", "x = a|b^c&d%e//f**g", "or_ = and_ or o r and a"]:
-        code = _STRING_OR_COMMENT.sub(" ", source)
+        code = without_strings_and_comments(source)
         assert _SHAPE.findall(code) == plain.findall(code)
 
 
@@ -177,7 +177,8 @@ def test_the_quick_proof_of_a_fine_shape_never_overrules_the_exact_scan():
     # nothing (and it must say so for ordinary code, or the scan runs on every file)
     import random
 
-    from leveraudit.extract.module import MAX_NESTING, MAX_OPERATORS, _clearly_fine, _shape_limits
+    from leveraudit.extract.module import (MAX_NESTING, MAX_OPERATORS, _clearly_fine, _shape_limits,
+                                           without_strings_and_comments)
 
     rng = random.Random(11)
     samples = [_random_code(rng, rng.randint(0, 400)) for _ in range(2000)]
@@ -192,13 +193,7 @@ def test_the_quick_proof_of_a_fine_shape_never_overrules_the_exact_scan():
             assert _shape_limits(code) is None, code
     assert quick > 1000
     sources = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.py"))]
-    assert all(_clearly_fine(_code_only(source)) for source in sources if len(source) < 20_000)
-
-
-def _code_only(source: str) -> str:
-    from leveraudit.extract.module import _STRING_OR_COMMENT
-
-    return _STRING_OR_COMMENT.sub(" ", source)
+    assert all(_clearly_fine(without_strings_and_comments(source)) for source in sources if len(source) < 20_000)
 
 
 def test_yaml_aliases_cannot_blow_up_a_spec(tmp_path):

@@ -790,10 +790,15 @@ def code_text(text: str) -> str:
     return _STRING_OR_COMMENT.sub(_blank, text)
 
 
+def without_strings_and_comments(text: str) -> str:
+    """Every string literal (f-strings too) and comment replaced by a space: what the limits count."""
+    return _STRING_OR_COMMENT.sub(" ", text)
+
+
 def too_complex(text: str) -> str | None:
     """Why a source must not reach libcst's parser (nesting it cannot survive, chains it takes minutes
     over), decided on the code with strings and comments removed; None when it is fine."""
-    code = _STRING_OR_COMMENT.sub(" ", text)
+    code = without_strings_and_comments(text)
     if _clearly_fine(code):
         return None
     return _shape_limits(code)

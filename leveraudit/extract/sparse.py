@@ -109,9 +109,9 @@ def _first_line(statement: ast.stmt) -> int:
 
 # found from the newline before them: a literal first character lets the regex engine skip to it (`^` with
 # re.M tried every position, four times slower)
-_TOP_DEFINITION = re.compile(r"\n(?=def |async def |class )")
-_INDENTED_DEFINITION = re.compile(r"\n([ \t]+)(?=def |async def )")
 _DEFINITION_LINE = ("def ", "async def ", "class ")
+_TOP_DEFINITION = re.compile(r"\n(?=" + "|".join(_DEFINITION_LINE) + ")")
+_INDENTED_DEFINITION = re.compile(r"\n([ \t]+)(?=" + "|".join(_DEFINITION_LINE[:2]) + ")")
 
 
 def _definition_starts(text: str) -> list[int]:
