@@ -44,9 +44,9 @@ class _Plan:
     check_ids: list[str]
     cli: bool
     text: str | None = None
-    lines: int = 0   # of `text`, counted once when it is scheduled
     # checks the exact pre-filter stage spared: they still hear of it if the file does not parse
     spared_ids: list[str] = field(default_factory=list)
+    lines: int = 0   # of `text`, counted once when it is scheduled
 
 
 @dataclass
@@ -315,7 +315,8 @@ def _plan(planner: Planner, discovery, index: PlanIndex, stats: AuditStats, skip
         if entry.get("program"):
             programs.append(ref.rel)
         if entry["ids"] or entry["cli"]:
-            yield _Plan(ref, entry["digest"], list(entry["ids"]), entry["cli"], text, list(entry.get("spared", [])))
+            yield _Plan(ref, entry["digest"], list(entry["ids"]), entry["cli"], text,
+                        spared_ids=list(entry.get("spared", [])))
 
 
 def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | None = None, jobs: int | None = None,
