@@ -1,3 +1,3 @@
-from leveraudit.cli import run
+from leveraudit.launch import run
 
 run()

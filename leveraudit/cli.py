@@ -429,27 +429,7 @@ def main() -> None:
         sys.exit(3)
 
 
-def run() -> None:
-    """The console script and `python -m leveraudit`: `main()`, then an exit without the interpreter's
-    teardown (freeing every module and object one by one: 9% of a warm run), as mypy's fast exit does.
-    Everything leveraudit writes is closed by then (reports and caches atomically, with `with`), the
-    worker pool is shut down, and the standard streams are flushed here (a reader that went away,
-    `leveraudit check | head`, leaves the exit status the run's own)."""
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    if code is not None and not isinstance(code, int):   # sys.exit("message"): printed, status 1
-        sys.stderr.write(f"{code}\n")
-        code = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code or 0)
-
-
 if __name__ == "__main__":
+    from leveraudit.launch import run
+
     run()

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leveraudit import warmpool
 from leveraudit.analysis.programs import compute_scope
 from leveraudit.extract.sparse import ENABLED as SPARSE_ENABLED
 from leveraudit.cache import FactCache, analysis_version
@@ -366,7 +367,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
 
     def start_pool() -> None:
         nonlocal pool
-        pool = ProcessPoolExecutor(max_workers=workers)
+        pool = warmpool.claim(workers) or ProcessPoolExecutor(max_workers=workers)
         stats.workers = workers
 
     def schedule(plan: _Plan) -> None:
@@ -408,6 +409,10 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
         # process reads the unchanged files' facts, instead of one after the other
         if pool is None and waiting and workers > 1 and len(unchanged) >= OVERLAP_MIN_CACHED:
             start_pool()
+        if pool is None and not waiting:
+            # nothing to parse but what the index calls unchanged: a warm run, whose warm worker pool
+            # (imports on another core since the CLI started) would only spend CPU until the exit
+            warmpool.discard()
         if pool is not None:
             hand_over()
         for plan in unchanged:

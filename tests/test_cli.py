@@ -125,7 +125,7 @@ def test_outputs_follow_the_umask(tmp_path):
         os.umask(old)
 
 
-@pytest.mark.parametrize("entry", [["-m", "leveraudit"], ["-c", "from leveraudit.cli import run; run()"]],
+@pytest.mark.parametrize("entry", [["-m", "leveraudit"], ["-c", "from leveraudit.launch import run; run()"]],
                          ids=["python -m", "console script"])
 def test_the_fast_exit_keeps_every_byte_and_the_exit_status(tmp_path, entry):
     # the process ends with os._exit (no interpreter teardown): what it printed into a pipe must all
