@@ -83,8 +83,12 @@ def _warm_parent(conn: Connection) -> None:
         # only the CLI, which decides what an interrupt does, and `kill` stops the whole group at once
         # (a worker whose parent died would wait for tasks forever)
         os.setpgid(0, 0)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)   # nothing here reads the CLI's input; a background group must not try
+        # nothing here reads the CLI's input (a background group must not try) or writes the report: a
+        # reader of the CLI's output (`leveraudit check | tool`) must see its end when the CLI exits, not
+        # when this process does; stderr stays, for a worker's crash
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
         os.close(devnull)
         try:
             import libcst  # noqa: F401 - what every worker needs first, and the slowest import

@@ -75,6 +75,23 @@ def test_tasks_run_on_forked_workers_with_their_results_and_errors():
     assert _gone(pool._pid)
 
 
+def test_the_warm_group_holds_neither_the_clis_input_nor_its_report_stream():
+    # `leveraudit check -f json | tool`: the tool must see the end of the report when the CLI exits, even
+    # if the warm parent outlives it (the CLI killed), so it must not keep the CLI's stdout open
+    pool = _started()
+    try:
+        deadline = time.monotonic() + 10
+        streams = {}
+        while time.monotonic() < deadline:
+            streams = {fd: os.readlink(f"/proc/{pool._pid}/fd/{fd}") for fd in (0, 1)}
+            if set(streams.values()) == {os.devnull}:
+                break
+            time.sleep(0.02)
+        assert streams == {0: os.devnull, 1: os.devnull}
+    finally:
+        pool.kill()
+
+
 def test_a_dead_warm_parent_fails_its_tasks_instead_of_hanging():
     pool = _started()
     assert pool.begin(2)
