@@ -82,6 +82,7 @@ class M(Base):
         get_model().load_state_dict(sd, strict=False)
         self.model.load_state_dict(sd)
         tl("x.pt"); th.load("y.pt"); make()(); x[1](2)
+        (th.load)("z.pt"); (self.model).load_state_dict(sd); (get_model().load_state_dict)(sd)
 '''
 
 

@@ -47,15 +47,17 @@ def call_matches(module, call: cst.Call, glob: str, limit: int = 200) -> bool:
     """Whether a call's callee matches `glob` (`callee_matches` on its resolved and written names).
 
     A callee that is no name chain (`super().__init__`, `self.layers[0].forward`) has its text generated,
-    which costs more than the rest of a scan over every call; a plain glob first compares the last name,
-    which that text ends with (a callee in its own parentheses is generated as before)."""
+    which costs more than the rest of a scan over every call. So a plain glob first compares the last name
+    of an attribute callee, before anything is resolved: a name matches a plain glob only if it is the glob
+    or ends with `.glob`, so its last part is the glob's, and an attribute's resolved name (its first part
+    through the imports) and its written one both end with the attribute (written in parentheses, the
+    generated text ends with `)` and matches no plain glob at all)."""
     func = call.func
+    if type(func) is cst.Attribute and func.attr.value != glob.rsplit(".", 1)[-1] and not _WILDCARD.search(glob):
+        return False
     resolved = module.resolve(func)
     if resolved:       # a name chain: the written name is the chain itself
         return callee_matches(resolved, module.callee_text(func, limit), glob)
-    if type(func) is cst.Attribute and not func.lpar and not _WILDCARD.search(glob) \
-            and func.attr.value != glob.rsplit(".", 1)[-1]:
-        return False
     return callee_matches("", module.callee_text(func, limit), glob)
 
 
