@@ -22,6 +22,7 @@ import os
 import pickle
 import signal
 import socket
+import sys
 import threading
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -42,11 +43,12 @@ def _usable_cores() -> int:
 
 def start() -> None:
     """Fork the warm parent, where that can pay: with two cores or more (on one core its imports would
-    only delay the CLI's) and fork available; never twice."""
+    only delay the CLI's), on Linux (elsewhere a pool's workers start fresh interpreters, and macOS
+    frameworks are not safe across fork); never twice."""
     global _started
     if _started is not None or os.environ.get(ENV_SWITCH, "1") == "0" or _usable_cores() < 2:
         return
-    if not hasattr(os, "fork") or not hasattr(socket, "socketpair"):
+    if not sys.platform.startswith("linux") or not hasattr(socket, "socketpair"):
         return
     _started = WarmPool.fork()
 

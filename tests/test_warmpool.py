@@ -135,12 +135,16 @@ def test_an_unclaimed_warm_parent_is_killed_even_while_it_imports(monkeypatch):
     assert warmpool.claim(2) is None   # nothing left to claim: the engine starts a pool of its own
 
 
-def test_the_switch_and_a_single_core_start_nothing(monkeypatch):
+def test_the_switch_a_single_core_and_other_systems_start_nothing(monkeypatch):
     monkeypatch.setenv(warmpool.ENV_SWITCH, "0")
     warmpool.start()
     assert warmpool._started is None
     monkeypatch.setenv(warmpool.ENV_SWITCH, "1")
     monkeypatch.setattr(warmpool, "_usable_cores", lambda: 1)
+    warmpool.start()
+    assert warmpool._started is None
+    monkeypatch.setattr(warmpool, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(warmpool.sys, "platform", "darwin")
     warmpool.start()
     assert warmpool._started is None
 
