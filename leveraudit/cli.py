@@ -20,7 +20,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer  # noqa: E402
 
-from leveraudit import __version__  # noqa: E402
+from leveraudit import __version__, replay  # noqa: E402
 from leveraudit.cache import default_cache_dir  # noqa: E402
 from leveraudit.spec import CHECK_KINDS, Spec, SpecError, load_spec  # noqa: E402
 
@@ -139,16 +139,20 @@ def check(
 
         buffer = io.StringIO() if output else None
         console = Console(file=buffer, width=120 if output else None)
-        render_terminal(report, chosen_lang, console, verbose=verbose)
-        text = buffer.getvalue() if buffer is not None else ""
+        with console.capture() as captured:   # rendered for stdout's terminal, written below as one text
+            render_terminal(report, chosen_lang, console, verbose=verbose)
+        text = captured.get()
     else:
         text = TEXT_RENDERERS[format.value](report, chosen_lang)
-        if not output:
-            sys.stdout.write(text)
+    told = ""   # what goes to stderr, replayed with the report by an identical next run
     if output:  # atomically: a report a CI step uploads is never half-written
         write_atomically(output, text.encode("utf-8"))
-    if output:
-        typer.echo(f"wrote {output} ({report.summary.pass_}/{report.summary.items} items pass)", err=True)
+        told = f"wrote {output} ({report.summary.pass_}/{report.summary.items} items pass)\n"
+        sys.stderr.write(told)
+    else:
+        sys.stdout.write(text)
+    code = 1 if report.gate_fails(fail_on.value) else 0
+    replay.store(cache_dir=cache, text=text, output=output, stderr=told, code=code)
     if verbose:
         typer.echo(f"leveraudit: {stats.excluded} path(s) left out by exclude, {stats.ignored} by .gitignore, "
                    f"{stats.skipped} skipped (see the diagnostics)", err=True)
@@ -161,7 +165,7 @@ def check(
         typer.echo(f"baseline {baseline}: {len(found)} regression(s)" + "".join(
             f"\n  {r['kind']} {r['id']}: " + (f"{r['was']} -> {r['now']}" if "was" in r else f"new finding at {r['path']}:{r['line']}")
             for r in found), err=True)
-    raise typer.Exit(1 if report.gate_fails(fail_on.value) else 0)
+    raise typer.Exit(code)
 
 
 def _run_with_progress(run_audit, spec, root, spec_path, cache, jobs):

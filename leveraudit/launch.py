@@ -20,8 +20,13 @@ def run() -> None:
     then (reports and caches atomically, with `with`), the worker pool is shut down (an unclaimed warm
     one is killed here), and the standard streams are flushed here (a reader that went away,
     `leveraudit check | head`, leaves the exit status the run's own)."""
-    from leveraudit import warmpool
+    from leveraudit import replay, warmpool
 
+    if replay.enabled(sys.argv):
+        record = replay.lookup(sys.argv)
+        if record is not None and _replayed(record):
+            return
+        replay.start(sys.argv)
     if len(sys.argv) > 1 and sys.argv[1] in _AUDITS:
         warmpool.start()
     try:
@@ -33,6 +38,23 @@ def run() -> None:
         code = exc.code
     finally:
         warmpool.discard()
+    _exit(code)
+
+
+def _replayed(record: dict) -> bool:
+    """Answer from an identical earlier run (`leveraudit.replay`); False when its report file cannot be
+    written, so that the full run reports that as it would."""
+    from leveraudit import replay
+
+    try:
+        code = replay.replay(record)
+    except OSError:
+        return False
+    _exit(code)
+    return True
+
+
+def _exit(code) -> None:
     if code is not None and not isinstance(code, int):   # sys.exit("message"): printed, status 1
         sys.stderr.write(f"{code}\n")
         code = 1

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tomllib
 
+from leveraudit import replay
 from leveraudit.extract.cli import CliOption, extract_cli, may_hold_options
 from leveraudit.extract.discover import Skipped, SourceFile, discover, read_source, read_tree_config
 from leveraudit.extract.invocations import Invocation, markdown_parts, shell_invocations
@@ -167,7 +168,7 @@ class Surface:
             base = Path(invocation.path).parent
             for candidate in (invocation.target, (base / invocation.target).as_posix()):
                 inside = self._inside_root(candidate)
-                if inside is not None and (self.root / inside).is_file():
+                if inside is not None and replay.is_regular_file(self.root / inside):
                     return Program(inside, inside, self.options_in(inside))
             return None
         if invocation.target_kind == "module":
@@ -188,9 +189,9 @@ class Surface:
         audited tree (`python /abs/x.py`, `python ../../x.py`): such files are never read."""
         if Path(candidate).is_absolute():
             return None
-        root = self.root.resolve()
+        root = Path(replay.resolved(self.root))   # recorded: a link changed later changes the answer
         try:
-            resolved = (root / candidate).resolve()
+            resolved = Path(replay.resolved(root / candidate))
             return resolved.relative_to(root).as_posix()
         except (ValueError, OSError, RuntimeError):
             return None
@@ -199,7 +200,7 @@ class Surface:
         base = module.replace(".", "/")
         for candidate in (f"{base}.py", f"{base}/__main__.py", f"{base}/__init__.py"):
             inside = self._inside_root(candidate)   # `python -m ..etc.x` names no file of the tree
-            if inside is not None and (self.root / inside).is_file():
+            if inside is not None and replay.is_regular_file(self.root / inside):
                 return Program(label, inside, self.options_in(inside))
         return None
 

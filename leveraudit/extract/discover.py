@@ -10,6 +10,8 @@ import stat as statmod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leveraudit import replay
+
 MAX_FILE_BYTES = 1024 * 1024  # libcst needs about 10 s for a 1 MB file; larger sources are generated data
 ALWAYS_SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
@@ -179,9 +181,15 @@ def read_regular(path: Path, limit: int, follow_links: bool = False) -> bytes:
     handle (no race with a swap), and capped (a device or a growing file cannot make it read without
     end). Raises `NotRegular` or the `OSError` of the open or read."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0))
-    handle = os.open(path, flags)
     try:
-        mode = os.fstat(handle).st_mode
+        handle = os.open(path, flags)
+    except OSError:
+        replay.note_stat(path, follow_links)   # missing, a link, not permitted: the next run sees the same
+        raise
+    try:
+        status = os.fstat(handle)
+        replay.note_stat(path, follow_links, status)
+        mode = status.st_mode
         if not statmod.S_ISREG(mode):
             raise NotRegular(21 if statmod.S_ISDIR(mode) else 0,
                              "a directory" if statmod.S_ISDIR(mode) else "not a regular file", str(path))
@@ -195,10 +203,13 @@ def _read_if_regular(path: Path, limit: int) -> bytes | None:
     """At most `limit + 1` bytes of `path` if it is a regular file itself, else None: checked with
     `lstat` first, so a link is not even opened (opening it would already go where it points)."""
     try:
-        if not statmod.S_ISREG(os.lstat(path).st_mode):
+        status = os.lstat(path)
+        replay.note_stat(path, False, status)
+        if not statmod.S_ISREG(status.st_mode):
             return None
         return read_regular(path, limit)
     except OSError:
+        replay.note_stat(path, False)
         return None
 
 
@@ -329,8 +340,11 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
             with os.scandir(directory) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as error:
+            replay.note("list", directory, f"error {error.errno}")
             result.skipped.append(Skipped(rel_dir or ".", f"cannot list directory: {error.strerror}"))
             return []
+        if replay.recording():
+            replay.note("list", directory, replay.listing_signature(entries))
         if any(entry.name == ".gitignore" for entry in entries):   # read only if a regular file (read_tree_config)
             ignore.add_file(Path(directory, ".gitignore"), rel_dir)
         subdirectories = []
@@ -349,7 +363,9 @@ def discover(root: Path, include: list[str], exclude: list[str]) -> Discovery:
                 continue
             try:
                 stat = entry.stat(follow_symlinks=False)
+                replay.note_stat(entry.path, False, stat)
             except OSError as exc:
+                replay.note_stat(entry.path, False)
                 result.skipped.append(Skipped(rel, f"cannot stat: {exc.strerror}"))
                 continue
             if statmod.S_ISLNK(stat.st_mode):
