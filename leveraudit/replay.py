@@ -183,11 +183,28 @@ def _installed() -> str:
     return digest.hexdigest()
 
 
-def run_key(argv: list[str]) -> str:
-    from leveraudit.cache import analysis_version
+def _own_sources() -> list:
+    """leveraudit's version and its sources' stat signatures (the replay's own policy; the fact cache's
+    key, `analysis_version`, digests their bytes, which costs a replay 4 ms of its 50)."""
+    from leveraudit import __version__
 
+    package = os.path.dirname(os.path.abspath(__file__))
+    found = []
+    pending = [package]
+    while pending:
+        directory = pending.pop()
+        with os.scandir(directory) as listing:
+            for entry in listing:
+                if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+                    pending.append(entry.path)
+                elif entry.name.endswith(".py"):
+                    found.append([entry.path] + signature(entry.stat(follow_symlinks=False)))
+    return [__version__, sorted(found)]
+
+
+def run_key(argv: list[str]) -> str:
     environment = sorted((k, v) for k, v in os.environ.items() if k not in _VOLATILE_ENV)
-    parts = [FORMAT, analysis_version(), sys.version, sys.executable, argv[1:], os.getcwd(), environment,
+    parts = [FORMAT, _own_sources(), sys.version, sys.executable, argv[1:], os.getcwd(), environment,
              [_terminal(fd) for fd in (0, 1, 2)], _installed()]
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -240,6 +257,24 @@ def recording() -> bool:
     return _recorder is not None
 
 
+KEEP = 8   # records kept per cache directory (a resized terminal or another format is another key)
+
+
+def _prune(directory: str) -> None:
+    """Keep the KEEP - 1 newest records, making room for this run's (a report can be megabytes)."""
+    records = []
+    for entry in os.scandir(directory):
+        try:
+            records.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+        except OSError:
+            continue
+    for _, path in sorted(records, reverse=True)[KEEP - 1:]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def store(*, cache_dir, text: str, output, stderr: str, code: int) -> None:
     """Keep this run's answer for the next identical one, if what it observed may be trusted."""
     global _recorder
@@ -257,6 +292,7 @@ def store(*, cache_dir, text: str, output, stderr: str, code: int) -> None:
                   "output": os.path.abspath(output) if output is not None else None, "stderr": stderr, "code": code}
         path = _record_path(argv, key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        _prune(os.path.dirname(path))
         # a cache, as the fact cache: written whole and renamed (a reader never sees half), not fsynced
         handle, temp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         try:

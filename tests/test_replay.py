@@ -227,3 +227,17 @@ def test_the_record_names_everything_the_audit_opened_or_listed(tmp_path):
     assert str(tree / "pyproject.toml") in opened and str(tree / ".gitignore") in opened
     assert [p for p in opened if f"lstat\0{p}" not in seen and f"stat\0{p}" not in seen] == []
     assert [p for p in listed if f"list\0{p}" not in seen] == []
+
+
+def test_only_the_newest_records_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEVERAUDIT_CACHE_DIR", str(tmp_path))
+    for index in range(replay.KEEP + 3):
+        argv = ["leveraudit", "check", f"tree{index}"]
+        replay.start(argv)
+        replay.store(cache_dir=str(tmp_path), text=f"report {index}\n", output=None, stderr="", code=0)
+        for record in (tmp_path / "replay").glob("*.json"):   # one second apart (a clock tick could tie them)
+            if f"report {index}\\n" in record.read_text():
+                os.utime(record, (1_000_000 + index, 1_000_000 + index))
+    kept = sorted(p.read_text() for p in (tmp_path / "replay").glob("*.json"))
+    assert len(kept) == replay.KEEP
+    assert any("report 10" in text for text in kept) and not any("report 0\\n" in text for text in kept)
