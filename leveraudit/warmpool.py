@@ -210,7 +210,9 @@ class WarmPool:
             except (EOFError, OSError):
                 break
             with self._lock:
-                future = self._futures.pop(tag)
+                future = self._futures.pop(tag, None)
+            if future is None:   # an answer nobody asked for: a protocol bug fails no other task
+                continue
             if ok:
                 try:
                     future.set_result(pickle.loads(answer))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -194,6 +195,33 @@ def test_the_cli_leaves_no_process_behind(tmp_path, claimed):
     out, err = cli.communicate(timeout=300)
     assert cli.returncode == 0, err
     assert json.loads(out)["items"]
+    deadline = time.monotonic() + 10
+    while _living(session=cli.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _living(session=cli.pid) == []
+
+
+def test_ctrl_c_reaches_the_cli_alone_and_it_stops_the_warm_group(tmp_path):
+    """A terminal's Ctrl-C signals the foreground process group: the CLI's. The warm parent and its
+    workers are in a group of their own (a SIGINT each would print their tracebacks), and the CLI,
+    interrupted, kills that group: nothing is left, and the exit status is 130."""
+    tree = _big_tree(tmp_path)
+    for copy in range(6, 30):   # long enough to be interrupted while the workers parse
+        shutil.copytree(tree / "copy0", tree / f"copy{copy}")
+    env = dict(os.environ, LEVERAUDIT_WARM_POOL="1", LEVERAUDIT_CACHE_DIR=str(tmp_path / "cache"))
+    cli = subprocess.Popen([sys.executable, "-m", "leveraudit", "check", "--spec", str(V3), str(tree), "-f", "json",
+                            "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(_living(session=cli.pid)) < 4 and time.monotonic() < deadline:   # the CLI, the warm parent, 2 workers
+        time.sleep(0.02)
+    assert len(_living(session=cli.pid)) >= 4, "the warm pool's workers never started"
+    assert os.getpgid(cli.pid) == cli.pid and all(os.getpgid(pid) != cli.pid for pid in _living(session=cli.pid)
+                                                  if pid != cli.pid)
+    os.killpg(cli.pid, signal.SIGINT)   # what the terminal does: the CLI's group, not the warm one
+    _, err = cli.communicate(timeout=60)
+    assert cli.returncode == 130, err
+    assert "Traceback" not in err.decode()   # neither the CLI's nor a worker's
     deadline = time.monotonic() + 10
     while _living(session=cli.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
