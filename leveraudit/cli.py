@@ -100,7 +100,7 @@ def check(
     lang: Annotated[Optional[Lang], typer.Option("--lang", help="Report language (default: the spec's `lang`).")] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Which item status fails the gate (exit 1).")] = FailOn.fail,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where per-file facts are cached (default: the user cache).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the fact cache.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write any cache (facts, the last run).")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parser processes (default: CPU count).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passing evidence too, and what was read, parsed and analysed.")] = False,
     baseline: Annotated[Optional[Path], typer.Option("--baseline", help="A JSON report to compare with: fail only on what got worse.")] = None,
