@@ -419,6 +419,10 @@ def main() -> None:
     files that cannot be read or written · 3 internal error (the traceback only with -v / --verbose)."""
     try:
         app()
+    except SystemExit as exc:
+        if exc.code == 130:   # typer turns an interrupt inside a command into a silent exit 130
+            typer.echo("leveraudit: interrupted", err=True)
+        raise
     except KeyboardInterrupt:
         typer.echo("leveraudit: interrupted", err=True)
         sys.exit(130)

@@ -153,3 +153,21 @@ def test_the_fast_exit_keeps_every_byte_and_the_exit_status(tmp_path, entry):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert run("check", "--no-such-option").returncode == 2
     assert run("--version").returncode == 0
+
+
+def test_ctrl_c_inside_check_says_so_and_exits_130(monkeypatch, capsys):
+    # typer turns a KeyboardInterrupt raised inside a command into a silent exit 130: the line must still come
+    import sys
+
+    import leveraudit.engine
+    from leveraudit.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(leveraudit.engine, "run_audit", interrupted)
+    monkeypatch.setattr(sys, "argv", ["leveraudit", "check", str(FIXTURES / "research_before"), "--spec", str(V3)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 130
+    assert "leveraudit: interrupted" in capsys.readouterr().err

@@ -221,6 +221,7 @@ def test_ctrl_c_reaches_the_cli_alone_and_it_stops_the_warm_group(tmp_path):
     os.killpg(cli.pid, signal.SIGINT)   # what the terminal does: the CLI's group, not the warm one
     _, err = cli.communicate(timeout=60)
     assert cli.returncode == 130, err
+    assert "leveraudit: interrupted" in err.decode()
     assert "Traceback" not in err.decode()   # neither the CLI's nor a worker's
     deadline = time.monotonic() + 10
     while _living(session=cli.pid) and time.monotonic() < deadline:

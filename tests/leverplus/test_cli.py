@@ -204,3 +204,23 @@ def test_legacy_weights_come_from_the_command_line(tmp_path):
     assert (record["legacy_beta"], record["legacy_correctness"]) == (1.0, "pm1")
     hybrid = runner.invoke(app, args + ["--reward-mode", "hybrid", "--overwrite"])
     assert hybrid.exit_code == 0, hybrid.output
+
+
+def test_ctrl_c_inside_a_command_says_how_to_go_on_and_exits_130(tmp_path, monkeypatch, capsys):
+    # typer turns a KeyboardInterrupt raised inside a command into a silent exit 130: the line must still come
+    import sys
+
+    import leverplus.world
+    from leverplus.cli import main
+
+    class Interrupted:
+        @staticmethod
+        def build(*args, **kwargs):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(leverplus.world, "World", Interrupted)
+    monkeypatch.setattr(sys, "argv", ["leverplus", "make-example-data", "--output-dir", str(tmp_path / "data")])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 130
+    assert "leverplus: interrupted (resume with --resume)" in capsys.readouterr().err
