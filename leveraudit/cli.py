@@ -152,7 +152,8 @@ def check(
     else:
         sys.stdout.write(text)
     code = 1 if report.gate_fails(fail_on.value) else 0
-    replay.store(cache_dir=cache, text=text, output=output, stderr=told, code=code)
+    if not verbose and base is None and changed is None:   # what `replay.enabled` reads off argv, parsed
+        replay.store(cache_dir=cache, text=text, output=output, stderr=told, code=code)
     if verbose:
         typer.echo(f"leveraudit: {stats.excluded} path(s) left out by exclude, {stats.ignored} by .gitignore, "
                    f"{stats.skipped} skipped (see the diagnostics)", err=True)

@@ -241,3 +241,18 @@ def test_only_the_newest_records_are_kept(tmp_path, monkeypatch):
     kept = sorted(p.read_text() for p in (tmp_path / "replay").glob("*.json"))
     assert len(kept) == replay.KEEP
     assert any("report 10" in text for text in kept) and not any("report 0\\n" in text for text in kept)
+
+
+def test_a_verbose_run_is_not_recorded_however_its_flags_are_spelled(tmp_path, monkeypatch):
+    # `-vj1` is `-v -j1` to click, which `enabled` (reading raw argv) does not see: the CLI itself refuses
+    from leveraudit.cli import main
+
+    monkeypatch.setenv("LEVERAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["leveraudit", "check", str(RESEARCH), "--spec", str(V3), "-f", "json", "-vj1", "--fail-on", "never"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert replay.enabled(argv)
+    monkeypatch.setattr(replay, "_recorder", None)   # put back after the test: this run never hands it on
+    replay.start(argv)
+    with pytest.raises(SystemExit):
+        main()
+    assert not (tmp_path / "cache" / "replay").exists()
