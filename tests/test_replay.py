@@ -7,6 +7,7 @@ hook lists what it really opened and listed."""
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -49,7 +50,7 @@ def test_an_identical_run_is_replayed_without_the_clis_imports(tmp_path):
     _settle()
     first = _check(tree, cache)
     assert first[0] in (0, 1) and json.loads(first[1])["items"], first[2]
-    assert len(list((cache / "replay").glob("*.json"))) == 1
+    assert len(list((cache / "replay").glob("*.marshal"))) == 1
     again = _check(tree, cache, python=("-X", "importtime"))   # same argv: the same key
     assert again[:2] == first[:2]
     imported = again[2]
@@ -123,7 +124,7 @@ def test_a_changed_input_is_never_answered_from_the_record(recorded_trees, chang
     tree = recorded_trees[change.__name__]
     cache = tree.parent / "cache"
     before = _check(tree, cache)
-    assert list((cache / "replay").glob("*.json")), "the first run left no record"
+    assert list((cache / "replay").glob("*.marshal")), "the first run left no record"
     change(tree, json.loads(before[1]))
     after = _check(tree, cache)
     truth = _check(tree, cache, replayed=False)
@@ -176,12 +177,13 @@ def test_a_corrupt_or_foreign_record_is_a_miss(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     valid = {"format": replay.FORMAT, "key": replay.run_key(argv), "seen": {}, "text": "report\n", "output": None,
              "stderr": "", "code": 0}
-    path.write_text(json.dumps(valid))
+    path.write_bytes(marshal.dumps(valid))
     assert replay.lookup(argv) == valid
-    for broken in ("{not json", json.dumps(dict(valid, key="other")), json.dumps(dict(valid, format=0)),
-                   json.dumps(dict(valid, seen={f"stat\0{tmp_path / 'gone'}": [1, 2, 3, 4, 5]})),
-                   json.dumps(dict(valid, seen={"bogus\0/": 1}))):
-        path.write_text(broken)
+    for broken in (b"\x00not a record", marshal.dumps([valid]), marshal.dumps(dict(valid, key="other")),
+                   marshal.dumps(dict(valid, format=0)),
+                   marshal.dumps(dict(valid, seen={f"stat\0{tmp_path / 'gone'}": [1, 2, 3, 4, 5]})),
+                   marshal.dumps(dict(valid, seen={"bogus\0/": 1}))):
+        path.write_bytes(broken)
         assert replay.lookup(argv) is None, broken
 
 
@@ -235,12 +237,12 @@ def test_only_the_newest_records_are_kept(tmp_path, monkeypatch):
         argv = ["leveraudit", "check", f"tree{index}"]
         replay.start(argv)
         replay.store(cache_dir=str(tmp_path), text=f"report {index}\n", output=None, stderr="", code=0)
-        for record in (tmp_path / "replay").glob("*.json"):   # one second apart (a clock tick could tie them)
-            if f"report {index}\\n" in record.read_text():
+        for record in (tmp_path / "replay").glob("*.marshal"):   # one second apart (a clock tick could tie them)
+            if marshal.loads(record.read_bytes())["text"] == f"report {index}\n":
                 os.utime(record, (1_000_000 + index, 1_000_000 + index))
-    kept = sorted(p.read_text() for p in (tmp_path / "replay").glob("*.json"))
+    kept = [marshal.loads(p.read_bytes())["text"] for p in (tmp_path / "replay").glob("*.marshal")]
     assert len(kept) == replay.KEEP
-    assert any("report 10" in text for text in kept) and not any("report 0\\n" in text for text in kept)
+    assert "report 10\n" in kept and "report 0\n" not in kept and "report 2\n" not in kept
 
 
 def test_a_verbose_run_is_not_recorded_however_its_flags_are_spelled(tmp_path, monkeypatch):
