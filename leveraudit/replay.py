@@ -18,7 +18,9 @@ the whole run. A run whose inputs changed while it ran, or whose files changed w
 observed (a later edit could keep the same timestamp, as git's "racily clean" entries), is not recorded.
 Only a plain run is recorded: not `--no-cache` (no cache at all), `--verbose` (it reports the work done),
 `--baseline` or `--changed-since` (inputs outside the tree, and git); `LEVERAUDIT_REPLAY=0` turns it off.
-Anything unexpected on the way (a corrupt record, an unreadable cache) is a miss, never an error.
+Anything unexpected on the way (a corrupt record, an unreadable cache) is a miss, never an error. Records are
+`marshal` data that only `store` writes, atomically, in the user's cache directory (as trusted as the fact
+cache; nothing from the audited tree decides what a record holds but the report itself).
 """
 
 from __future__ import annotations
