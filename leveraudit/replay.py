@@ -223,7 +223,13 @@ def lookup(argv: list[str]) -> dict | None:
     """The record of an identical earlier run whose observations all still hold, else None."""
     try:
         key = run_key(argv)
-        with open(_record_path(argv, key), "rb") as stream:
+        # only a regular file, never through a link, never blocking: a cache directory inside an audited
+        # tree (`--cache-dir .cache`) could hold a FIFO or a link by that name
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        handle = os.open(_record_path(argv, key), flags)
+        with os.fdopen(handle, "rb") as stream:
+            if not statmod.S_ISREG(os.fstat(handle).st_mode):
+                return None
             record = marshal.load(stream)   # written by `store` below; data only (never run)
         if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("key") != key:
             return None

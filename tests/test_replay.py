@@ -185,6 +185,13 @@ def test_a_corrupt_or_foreign_record_is_a_miss(tmp_path, monkeypatch):
                    marshal.dumps(dict(valid, seen={"bogus\0/": 1}))):
         path.write_bytes(broken)
         assert replay.lookup(argv) is None, broken
+    path.unlink()
+    os.mkfifo(path)   # would block a plain open for ever
+    assert replay.lookup(argv) is None
+    path.unlink()
+    (tmp_path / "elsewhere").write_bytes(marshal.dumps(valid))
+    path.symlink_to(tmp_path / "elsewhere")   # a link is not followed
+    assert replay.lookup(argv) is None
 
 
 AUDIT_HOOK = """
