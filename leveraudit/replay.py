@@ -124,17 +124,19 @@ def note(kind: str, path, value) -> None:
         _recorder.note(kind, path, value)
 
 
-def note_stat(path, follow: bool, result: os.stat_result | None = None):
-    """Record (and return) `path`'s stat or lstat signature, from `result` when the caller has it."""
+def note_stat(path, follow: bool, result: os.stat_result | None = None) -> None:
+    """Record `path`'s stat or lstat signature, from `result` when the caller has it. Free when this
+    process does not record: discovery calls it for every file of every run."""
+    if _recorder is None:
+        return
     kind = "stat" if follow else "lstat"
-    value = signature(result) if result is not None else OBSERVE[kind](os.fspath(path))
-    note(kind, path, value)
-    return value
+    _recorder.note(kind, path, signature(result) if result is not None else OBSERVE[kind](os.fspath(path)))
 
 
 def is_regular_file(path) -> bool:
     """`Path.is_file()` (through links), recorded."""
-    value = note_stat(path, follow=True)
+    value = _observe_stat(os.fspath(path))
+    note("stat", path, value)
     return isinstance(value, list) and value[0] == statmod.S_IFREG
 
 
