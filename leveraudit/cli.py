@@ -420,11 +420,10 @@ def main() -> None:
     files that cannot be read or written · 3 internal error (the traceback only with -v / --verbose)."""
     try:
         app()
-    except SystemExit as exc:
-        if exc.code == 130:   # typer turns an interrupt inside a command into a silent exit 130
-            typer.echo("leveraudit: interrupted", err=True)
-        raise
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # typer turns an interrupt inside a command into a silent exit 130; one outside it arrives as is
+        if isinstance(exc, SystemExit) and exc.code != 130:
+            raise
         typer.echo("leveraudit: interrupted", err=True)
         sys.exit(130)
     except OSError as exc:  # a missing folder for -o, a full disk, a permission: the user's to fix

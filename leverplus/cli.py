@@ -565,11 +565,10 @@ def main() -> None:
     permission) · 3 internal error (one line; the traceback only with -v / --verbose) · 130 interrupted."""
     try:
         app()
-    except SystemExit as exc:
-        if exc.code == 130:   # typer turns an interrupt inside a command into a silent exit 130
-            console.print("leverplus: interrupted (resume with --resume)")
-        raise
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # typer turns an interrupt inside a command into a silent exit 130; one outside it arrives as is
+        if isinstance(exc, SystemExit) and exc.code != 130:
+            raise
         console.print("leverplus: interrupted (resume with --resume)")
         sys.exit(130)
     except OSError as exc:  # disk full, permission denied, a missing folder: the user's to fix
