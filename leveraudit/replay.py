@@ -277,11 +277,12 @@ KEEP = 8   # records kept per cache directory (a resized terminal or another for
 def _prune(directory: str) -> None:
     """Keep the KEEP - 1 newest records, making room for this run's (a report can be megabytes)."""
     records = []
-    for entry in os.scandir(directory):
-        try:
-            records.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
-        except OSError:
-            continue
+    with os.scandir(directory) as listing:
+        for entry in listing:
+            try:
+                records.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+            except OSError:
+                continue
     for _, path in sorted(records, reverse=True)[KEEP - 1:]:
         try:
             os.unlink(path)
