@@ -27,7 +27,7 @@ from audit_research import build_tree  # noqa: E402
 from audit_transformers import cli_env  # noqa: E402
 
 # the CLI, run as `python -m leveraudit` runs it (`leveraudit.launch.run`, with its warm worker pool), with
-# a meta-path hook that wraps the engine's functions once the engine is imported, in whichever process
+# a meta-path hook that wraps the engine's and the scan's functions once each is imported, in whichever process
 # imports it, to log `time.time()` stamps on stderr (one short write per line: lines from different
 # processes do not interleave)
 DRIVER = r"""
@@ -36,8 +36,8 @@ def log(what):
     os.write(2, f"@timeline {time.time():.6f} {os.getpid()} {what}\n".encode())
 log("main: process started")
 first = set()
-def patch_engine(engine):
-    scan_batch, pool_class, run_audit = engine._scan_batch, engine.ProcessPoolExecutor, engine._run_audit
+def patch_scan(scan):
+    scan_batch = scan.scan_batch
     @functools.wraps(scan_batch)
     def timed_scan_batch(jobs):
         if os.getpid() not in first:
@@ -46,6 +46,9 @@ def patch_engine(engine):
         result = scan_batch(jobs)
         log("worker: task done")
         return result
+    scan.scan_batch = timed_scan_batch
+def patch_engine(engine):
+    pool_class, run_audit = engine.ProcessPoolExecutor, engine._run_audit
     class Pool(pool_class):
         def __init__(self, *args, **kwargs):
             log("main: worker pool starts (a new one)")
@@ -62,11 +65,11 @@ def patch_engine(engine):
         if pool is not None:
             log("main: worker pool starts (the warm one)")
         return pool
-    engine._scan_batch, engine.ProcessPoolExecutor, engine._run_audit = timed_scan_batch, Pool, logged_run_audit
+    engine.ProcessPoolExecutor, engine._run_audit = Pool, logged_run_audit
     engine.warmpool.claim = logged_claim
 class Hook(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name not in ("leveraudit.engine", "leveraudit.cli"):
+        if name not in ("leveraudit.engine", "leveraudit.cli", "leveraudit.scan"):
             return None
         sys.meta_path.remove(self)
         try:
@@ -80,6 +83,8 @@ class Hook(importlib.abc.MetaPathFinder):
             log(f"{who}: {name} imported")
             if name == "leveraudit.engine":
                 patch_engine(module)
+            elif name == "leveraudit.scan":
+                patch_scan(module)
         spec.loader.exec_module = exec_module
         return spec
 import importlib.util

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import gc
 import hashlib
 import json
 import os
 import re
-import signal
 import tempfile
-import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leveraudit import warmpool
+from leveraudit import scan, warmpool
 from leveraudit.analysis.programs import compute_scope
-from leveraudit.extract.sparse import ENABLED as SPARSE_ENABLED
 from leveraudit.cache import FactCache, analysis_version
 from leveraudit.checks import KINDS
 from leveraudit.checks.base import ERROR, FAIL, PARTIAL, PASS, Context, L, Outcome
 from leveraudit.checks.surface_kinds import SurfaceKind
-from leveraudit.extract.cli import CliOption, extract_cli, may_hold_options
+from leveraudit.extract.cli import CliOption
 from leveraudit.extract.discover import (FileRef, GlobSet, Skipped, discover, read_raw_text, read_source,
                                          read_tree_config)
-from leveraudit.extract.module import ParseFailure, code_text, parse_module
-from leveraudit.extract.pattern import PatternError
+from leveraudit.extract.module import code_text
+from leveraudit.records import record
 from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
 from leveraudit.spec.models import Spec
-from leveraudit.suppress import SUPPRESSED, apply_suppressions, find_suppressions
+from leveraudit.suppress import SUPPRESSED, apply_suppressions
 from leveraudit.surface import CLI_MARKERS, Surface
 
 _CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
@@ -66,63 +61,8 @@ class AuditStats:
 
 def spec_fingerprint(spec: Spec) -> str:
     # which checks a file is scanned for depends on the pre-filter's stages too: cached facts must match
-    stages = ("exact" if EXACT_PREFILTER else "text") + ("+sparse" if SPARSE_PARSE else "")
+    stages = ("exact" if EXACT_PREFILTER else "text") + ("+sparse" if scan.SPARSE_PARSE else "")
     return hashlib.sha256(f"{stages}\0{spec.model_dump_json(by_alias=True)}".encode()).hexdigest()
-
-
-def _scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool) -> dict:
-    """Everything the evaluation needs from one file; runs in worker processes, returns JSON data."""
-    wanted, split_classes, follow_names = _segment_test(checks, cli)
-    module = parse_module(rel, text, wanted, split_classes, follow_names)
-    if isinstance(module, ParseFailure):
-        return {"error": {"line": module.line, "column": module.column, "message": module.message}}
-    try:
-        return _scan_parsed(module, text, checks, cli)
-    finally:
-        module.release()
-
-
-def _scan_parsed(module, text: str, checks: list[tuple[str, object]], cli: bool) -> dict:
-    facts: dict[str, list[dict]] = {}
-    errors: dict[str, str] = {}
-    for check_id, check in checks:
-        try:
-            facts[check_id] = KINDS[check.kind].scan(check, module)
-        except PatternError as exc:
-            errors[check_id] = str(exc)
-        except RecursionError:
-            errors[check_id] = "code too deeply nested to analyse"
-        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others' results
-            errors[check_id] = f"internal error in {check.kind}: {type(exc).__name__}: {exc}"
-    result: dict = {"facts": facts, "check_errors": errors, "suppressions": find_suppressions(text),
-                    "analysed": module.analysed_functions(), "left_out": module.blanked}
-    if cli:
-        try:
-            result["cli"] = [o.to_json() for o in extract_cli(module)]
-        except Exception as exc:  # noqa: BLE001
-            result["cli"] = []
-            result["check_errors"]["<cli>"] = f"CLI extraction failed: {type(exc).__name__}: {exc}"
-    return result
-
-
-def _segment_test(checks: list[tuple[str, object]], cli: bool):
-    """The test sparse parsing keeps a definition by (any check may hold a fact in it, or the CLI
-    extraction an option), whether a kept class's methods are tested one by one, and whether what
-    kept code names is kept too; (None, False, True) when the file must be parsed whole: a check
-    reads the whole module."""
-    if not SPARSE_PARSE:
-        return None, False, True
-    kinds = [(KINDS[check.kind], check) for _, check in checks]
-    if any(kind.segment_relevant(check, "") is None for kind, check in kinds):
-        return None, False, True
-
-    def wanted(text: str) -> bool:
-        return (cli and may_hold_options(text)) or any(kind.segment_relevant(check, text) for kind, check in kinds)
-
-    # the CLI extraction splits classes too: an option's program is its function's qualified name; it
-    # follows names (a parser handed to a helper)
-    return wanted, all(kind.splits_classes(check) for kind, check in kinds), \
-        cli or any(kind.follows_names(check) for kind, check in kinds)
 
 
 # what one task for the worker pool holds at most (a larger file is a task alone): a task costs this
@@ -135,25 +75,6 @@ PARALLEL_MIN_FILES = 4
 PARALLEL_MIN_LINES = 4000
 # unchanged files whose cached facts take longer to read than starting workers (about 0.1 ms each)
 OVERLAP_MIN_CACHED = 500
-
-# seconds of analysis one file may take; beyond it the file is a diagnostic and the run goes on
-FILE_TIME_BUDGET_S = float(os.environ.get("LEVERAUDIT_FILE_BUDGET", "60"))
-
-
-class _OverBudget(BaseException):  # not an Exception: a check's own error handling must not swallow it
-    pass
-
-
-def _scan_job(job: tuple) -> dict:
-    """`_scan_file` under the per-file time budget (a SIGALRM timer in the process's main thread; in
-    any other thread the budget cannot be enforced and the file is scanned without one).
-
-    The cyclic garbage collector is paused for the file: a libcst tree is hundreds of thousands of
-    objects, none of them in cycles, and collections triggered while it is built scan it again and
-    again (about an eighth of the parse). Reference counting frees the tree when the scan returns."""
-    with _collector_paused():
-        return _scan_budgeted(job)
-
 
 def _batches(waiting: list[tuple]) -> list[list[tuple]]:
     """(plan, job) pairs grouped into worker tasks, largest file first (a big file started late would
@@ -171,31 +92,6 @@ def _batches(waiting: list[tuple]) -> list[list[tuple]]:
     if batch:
         batches.append(batch)
     return batches
-
-
-def _scan_batch(jobs: list[tuple]) -> list[dict]:
-    """Several files in one task: each under its own time budget, with its own result."""
-    return [_scan_job(job) for job in jobs]
-
-
-def _scan_budgeted(job: tuple) -> dict:
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        return _scan_file(*job)
-
-    def expire(signum, frame):
-        raise _OverBudget
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, FILE_TIME_BUDGET_S)
-    try:
-        return _scan_file(*job)
-    except _OverBudget:
-        return {"error": {"line": 1, "column": 1, "kind": "over-budget",
-                          "message": f"analysis took longer than {FILE_TIME_BUDGET_S:g} s "
-                                     f"(LEVERAUDIT_FILE_BUDGET); not audited"}}
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class Planner:
@@ -235,8 +131,6 @@ class Planner:
 
 # the exact second stage of the pre-filter (LEVERAUDIT_EXACT_PREFILTER=0 turns it off, to compare reports)
 EXACT_PREFILTER = os.environ.get("LEVERAUDIT_EXACT_PREFILTER", "1") != "0"
-# sparse parsing (extract/sparse.py; LEVERAUDIT_SPARSE=0 parses every kept file whole, to compare reports)
-SPARSE_PARSE = SPARSE_ENABLED
 
 
 def _parses(text: str) -> bool:
@@ -324,25 +218,16 @@ def run_audit(spec: Spec, root: Path, *, spec_path: str = "", cache_dir: Path | 
               progress=None) -> tuple[Report, AuditStats]:
     # the cyclic collector is paused for the whole audit, not only per file: the facts of every file pile up
     # (none in cycles) and each collection would walk them all again; reference counting frees the rest
-    with _collector_paused():
+    with scan.collector_paused():
         return _run_audit(spec, root, spec_path=spec_path, cache_dir=cache_dir, jobs=jobs, progress=progress)
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None, jobs: int | None,
                progress) -> tuple[Report, AuditStats]:
     discovery = discover(root, spec.include, spec.exclude)
     checks_by_id = {check_id: check for _, check_id, check in spec.iter_checks()}
+    # what a worker receives: plain records, which unpickle without pydantic (leveraudit.records)
+    scanned_as = {check_id: record(check) for check_id, check in checks_by_id.items()}
     fingerprint = spec_fingerprint(spec)
     stats = AuditStats(files=len(discovery.files), excluded=discovery.excluded, ignored=discovery.ignored)
     index = PlanIndex(cache_dir, root, fingerprint)
@@ -362,7 +247,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
 
     def hand_over() -> None:
         for batch in _batches(waiting):
-            running[pool.submit(_scan_batch, [job for _, job in batch])] = [plan for plan, _ in batch]
+            running[pool.submit(scan.scan_batch, [job for _, job in batch])] = [plan for plan, _ in batch]
         waiting.clear()
 
     def start_pool() -> None:
@@ -373,7 +258,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
     def schedule(plan: _Plan) -> None:
         nonlocal waiting_lines
         todo.append(plan)
-        waiting.append((plan, (plan.ref.rel, plan.text, [(i, checks_by_id[i]) for i in plan.check_ids], plan.cli)))
+        waiting.append((plan, (plan.ref.rel, plan.text, [(i, scanned_as[i]) for i in plan.check_ids], plan.cli)))
         plan.lines = plan.text.count("\n")
         waiting_lines += plan.lines
         if pool is None and workers > 1 and len(todo) >= PARALLEL_MIN_FILES and waiting_lines > PARALLEL_MIN_LINES:
@@ -434,7 +319,7 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
                     finished(plan, result)
         else:
             for plan, job in waiting:
-                finished(plan, _scan_job(job))
+                finished(plan, scan.scan_job(job))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

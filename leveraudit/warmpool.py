@@ -4,8 +4,9 @@ libcst while the CLI was still starting.
 A cold `leveraudit check` used to spend its first half second on one core: the CLI imports typer,
 pydantic and the spec models, loads the spec and walks the tree, and only then starts the workers, which
 each import libcst (0.2-0.3 s) before parsing anything, while the other core waited. Here the console
-entry forks, before any of those imports, one *warm parent*: it imports libcst and the engine's modules
-on the second core while the CLI starts on the first, then waits. When the audit wants workers,
+entry forks, before any of those imports, one *warm parent*: it imports libcst and `leveraudit.scan` (what
+a worker runs; no pydantic: checks arrive as `leveraudit.records`) on the second core while the CLI
+starts on the first, then waits. When the audit wants workers,
 `claim(n)` asks it to fork n of them (a `ProcessPoolExecutor` in the warm parent), which inherit every
 import: libcst is imported once instead of once per worker, and never on the CLI's critical path.
 
@@ -94,7 +95,7 @@ def _warm_parent(conn: Connection) -> None:
         os.close(devnull)
         try:
             import libcst  # noqa: F401 - what every worker needs first, and the slowest import
-            import leveraudit.engine  # noqa: F401 - the scan and everything a task unpickles
+            import leveraudit.scan  # noqa: F401 - the scan and everything a task unpickles (no pydantic)
         except Exception:  # noqa: BLE001 - a worker imports what it needs itself then
             pass
         try:

@@ -352,12 +352,12 @@ def test_a_suppression_naming_an_unknown_id_is_a_diagnostic(tmp_path):
 
 
 def test_a_file_over_the_time_budget_is_a_diagnostic_and_the_run_goes_on(tmp_path, monkeypatch):
-    import leveraudit.engine as engine
+    import leveraudit.scan as scan
 
     slow = "".join(f"def f{i}(a):\n    if a:\n        return a\n    return {i}\n" for i in range(4000))
     root = write_tree(tmp_path / "tree", {"slow.py": slow + "class DS:\n    def __init__(self, skip=False):\n        pass\n",
                                           "fast.py": "class DS:\n    def __init__(self, skip=False):\n        pass\n"})
-    monkeypatch.setattr(engine, "FILE_TIME_BUDGET_S", 0.05)
+    monkeypatch.setattr(scan, "FILE_TIME_BUDGET_S", 0.05)
     spec = parse_spec(one_check_spec({"kind": "param", "function": "DS.__init__", "name": "skip"}))
     report, _ = run_audit(spec, root, jobs=1)
     over = [d for d in report.diagnostics if d.kind == "over-budget"]

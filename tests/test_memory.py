@@ -11,19 +11,20 @@ import gc
 import weakref
 
 import leveraudit.engine as engine
+import leveraudit.scan as scan
 from tests.conftest import FIXTURES
 
 
 def test_every_parsed_module_is_freed_by_reference_counting(v3_spec, monkeypatch):
     parsed: list[weakref.ref] = []
-    real_parse = engine.parse_module
+    real_parse = scan.parse_module
 
     def recording_parse(*args, **kwargs):
         module = real_parse(*args, **kwargs)
         parsed.append(weakref.ref(module))
         return module
 
-    monkeypatch.setattr(engine, "parse_module", recording_parse)
+    monkeypatch.setattr(scan, "parse_module", recording_parse)
     was_enabled = gc.isenabled()
     gc.disable()   # as during an audit: only reference counting frees anything
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import leveraudit.engine as engine
+import leveraudit.scan as scan
 from leveraudit.engine import run_audit
 from leveraudit.extract.module import ParsedModule, parse_module
 import leveraudit.extract.sparse as sparse
@@ -366,7 +366,7 @@ TRICKY = {
 
 
 def _report(spec, root: Path, sparse: bool, monkeypatch) -> tuple[str, int]:
-    monkeypatch.setattr(engine, "SPARSE_PARSE", sparse)
+    monkeypatch.setattr(scan, "SPARSE_PARSE", sparse)
     report, stats = run_audit(spec, root, jobs=1)
     return TEXT_RENDERERS["json"](report, "en"), stats.left_out
 
@@ -476,8 +476,8 @@ def test_checks_local_to_their_definition_leave_out_what_kept_code_only_names(mo
     evidence = json.loads(whole)["items"][0]["checks"][0]["evidence"]
     assert [e["line"] for e in evidence] == [4]
     assert json.loads(whole)["items"][0]["checks"][1]["status"] == "pass"
-    monkeypatch.setattr(engine, "SPARSE_PARSE", True)
-    wanted, split, follow = engine._segment_test([(c, ch) for _, c, ch in spec.iter_checks()], cli=False)
+    monkeypatch.setattr(scan, "SPARSE_PARSE", True)
+    wanted, split, follow = scan.segment_test([(c, ch) for _, c, ch in spec.iter_checks()], cli=False)
     assert split and not follow
 
 
@@ -563,7 +563,7 @@ def test_the_cli_extraction_reads_the_same_options_from_a_sparse_parse():
     from leveraudit.extract.cli import extract_cli
 
     source = textwrap.dedent(CLI_SHAPES)
-    wanted, split, follow = engine._segment_test([], cli=True)
+    wanted, split, follow = scan.segment_test([], cli=True)
     assert follow   # a parser handed to a helper: the CLI extraction follows names
     sparse_module = parse_module("cli.py", source, wanted, split, follow)
     whole = parse_module("cli.py", source)
@@ -696,7 +696,7 @@ def test_a_definition_test_never_turns_false_with_more_text():
     from tests.conftest import FIXTURES
 
     checks = [check for path in (V3, HEAVY) for _, _, check in load_spec(path).iter_checks()]
-    kinds = [(engine.KINDS[check.kind], check) for check in checks]
+    kinds = [(scan.KINDS[check.kind], check) for check in checks]
     kinds = [(kind, check) for kind, check in kinds if kind.segment_relevant(check, "") is not None]
     assert len({check.kind for _, check in kinds}) >= 5
     rng = random.Random(5)

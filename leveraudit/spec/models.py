@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator, model_validator
 
+from leveraudit.records import constraint_describe, constraint_is_empty, localized_get
+
 Lang = Literal["zh", "en"]
 Level = Literal["required", "advisory"]
 Priority = Literal["high", "medium", "low"]
@@ -38,10 +40,7 @@ class Localized(Strict):
         # the schema must accept what the loader accepts: a plain string stands for both languages
         return {"anyOf": [{"type": "string"}, handler(core_schema)]}
 
-    def get(self, lang: str) -> str:
-        if lang == "zh":
-            return self.zh or self.en or ""
-        return self.en or self.zh or ""
+    get = localized_get   # shared with the record a worker receives (leveraudit.records)
 
 
 class Constraint(Strict):
@@ -58,25 +57,9 @@ class Constraint(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    def is_empty(self) -> bool:
-        return all(
-            getattr(self, name) is None
-            for name in ("equals", "in_", "lt", "le", "gt", "ge", "lt_option", "le_option")
-        )
-
-    def describe(self) -> str:
-        parts = []
-        for name, symbol in (("equals", "=="), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">=")):
-            value = getattr(self, name)
-            if value is not None:
-                parts.append(f"{symbol} {value!r}")
-        if self.in_ is not None:
-            parts.append(f"in {self.in_!r}")
-        if self.lt_option:
-            parts.append(f"< --{self.lt_option}")
-        if self.le_option:
-            parts.append(f"<= --{self.le_option}")
-        return " and ".join(parts)
+    # shared with the record a worker receives (leveraudit.records)
+    is_empty = constraint_is_empty
+    describe = constraint_describe
 
 
 PatternText = Annotated[str, Field(min_length=1, description="a Python snippet; $X metavariables, ... wildcards")]
