@@ -3,6 +3,7 @@ comments) gives byte-identical reports with the stage off, and it keeps files it
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -140,3 +141,24 @@ def test_a_dotted_callee_needs_each_of_its_names():
     assert may_call("import torch\ntorch.load(p)\n", "torch.load")
     assert not may_call("import torch\ntorch.save(p)\n", "torch.load")
     assert may_call("import json\njson.load(f)\n", "*.load")
+
+
+# the string-literal grammar as first written (an alternation per character, a lazy match to the closing
+# triple): the unrolled form in extract/module.py must find exactly the same strings and comments
+_PLAIN_STRING_BODY = r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
+_PLAIN = re.compile(rf'(?=["\'#])(?:(?P<string>{_PLAIN_STRING_BODY})|#[^\n]*)')
+_TRICKY = ['x = """a "" b"""', "y = '''it''s'''", 's = "a\\"b" # c', "t = 'a\\\\' + 'b'", 'u = """a\\""""',
+           'v = """unclosed', "w = 'newline\nx'", 'f"{a}" # "q"', '# only "a comment\'', "rb'\\x'", '""""""',
+           "'''''''", '"\\\nx"', 'a = "é" + \'ü\'  # ñ']
+
+
+def test_the_unrolled_string_grammar_blanks_what_the_plain_one_does():
+    from leveraudit.extract import module
+
+    random = __import__("random").Random(11)
+    alphabet = ["'", '"', "#", "\\", "\n", "a", " ", "f", "(", "é"]
+    samples = _TRICKY + ["".join(random.choice(alphabet) for _ in range(random.randrange(1, 40))) for _ in range(20000)]
+    samples += [path.read_text(encoding="utf-8") for path in sorted((REPO / "leveraudit").rglob("*.py"))]
+    for text in samples:
+        assert module.without_strings_and_comments(text) == _PLAIN.sub(" ", text), repr(text)
+        assert module.code_text(text) == _PLAIN.sub(module._blank, text), repr(text)
