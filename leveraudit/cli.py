@@ -157,8 +157,10 @@ def check(
     if verbose:
         typer.echo(f"leveraudit: {stats.excluded} path(s) left out by exclude, {stats.ignored} by .gitignore, "
                    f"{stats.skipped} skipped (see the diagnostics)", err=True)
+        where = (f"on {stats.workers} worker processes {'from the warm pool' if stats.warm_pool else 'started by the audit'}"
+                 if stats.workers else "in this process")
         typer.echo(f"leveraudit: {stats.files} files, {stats.read} read, {stats.parsed} parsed "
-                   f"({stats.cached} from the cache; {stats.left_out} definitions no check needed left out), "
+                   f"({stats.cached} from the cache; {stats.left_out} definitions no check needed left out) {where}, "
                    f"{stats.functions} functions analysed (control and data flow, only where a check "
                    f"needed it)", err=True)
     if report.baseline is not None:

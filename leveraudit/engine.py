@@ -57,6 +57,7 @@ class AuditStats:
     functions: int = 0  # functions (and module bodies) whose control and data flow were analysed
     left_out: int = 0  # definitions sparse parsing left out of the parsed files (no check could look at them)
     workers: int = 0  # worker processes that parsed (0: parsed in this process)
+    warm_pool: bool = False  # the workers came from the warm pool (leveraudit.warmpool), not started by the audit
 
 
 def spec_fingerprint(spec: Spec) -> str:
@@ -252,8 +253,9 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
 
     def start_pool() -> None:
         nonlocal pool
-        pool = warmpool.claim(workers) or ProcessPoolExecutor(max_workers=workers)
-        stats.workers = workers
+        warm = warmpool.claim(workers)
+        pool = warm or ProcessPoolExecutor(max_workers=workers)
+        stats.workers, stats.warm_pool = workers, warm is not None
 
     def schedule(plan: _Plan) -> None:
         nonlocal waiting_lines

@@ -190,11 +190,13 @@ def test_the_cli_leaves_no_process_behind(tmp_path, claimed):
     tree = _big_tree(tmp_path) if claimed else FIXTURES / "research_before"
     env = dict(os.environ, LEVERAUDIT_WARM_POOL="1", LEVERAUDIT_CACHE_DIR=str(tmp_path / "cache"))
     cli = subprocess.Popen([sys.executable, "-m", "leveraudit", "check", "--spec", str(V3), str(tree), "-f", "json",
-                            "--jobs", "2", "--fail-on", "never"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+                            "--jobs", "2", "--fail-on", "never", "-v"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True)
     out, err = cli.communicate(timeout=300)
     assert cli.returncode == 0, err
     assert json.loads(out)["items"]
+    # -v says where the files were parsed: the warm pool's workers, or (a small tree) this process
+    assert ("on 2 worker processes from the warm pool" if claimed else "in this process") in err, err
     deadline = time.monotonic() + 10
     while _living(session=cli.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
