@@ -103,7 +103,29 @@ def _full(tree: cst.Module) -> dict:
     return cst.MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
 
 
-@pytest.mark.parametrize("source", [TRICKY, "type Alias = int\nx = (1,\n     2)\n"], ids=["every-statement", "ast-cannot-read"])
+# a def's or class's name read off ast's line for the statement, except where a backslash moves it
+CONTINUED = textwrap.dedent('''\
+    def \\
+            far(a):
+        pass
+
+    async \\
+      def also_far(): pass
+
+    class \\
+        Far(object):
+        def near(self):
+            return 1
+
+    @decorated
+    async def near_too(
+        a,
+    ): pass
+    ''')
+
+
+@pytest.mark.parametrize("source", [TRICKY, CONTINUED, "type Alias = int\nx = (1,\n     2)\n"],
+                         ids=["every-statement", "continued-headers", "ast-cannot-read"])
 def test_lines_match_libcst_whole_module_positions_for_every_node(source):
     tree = cst.parse_module(source)
     module = ParsedModule("t.py", source, tree)

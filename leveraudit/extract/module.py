@@ -243,6 +243,21 @@ def _record_import(module: "ParsedModule", node) -> None:
             module.aliases[local] = f"{base}.{name}" if base and not base.endswith(".") else f"{base}{name}"
 
 
+def _name_on_keyword_line(statement) -> bool:
+    """Whether a `def` / `class` statement's name is on its keyword's line (the line `ast` gives the
+    statement; `async` for `async def`): only a backslash continuing the line between them moves it."""
+    kind = type(statement)
+    if kind is cst.FunctionDef:
+        spaces = [statement.whitespace_after_def]
+        if statement.asynchronous is not None:
+            spaces.append(statement.asynchronous.whitespace_after)
+    elif kind is cst.ClassDef:
+        spaces = [statement.whitespace_after_class]
+    else:
+        return False
+    return all("\\" not in space.value for space in spaces)
+
+
 class _Unpaired(Exception):
     """libcst's and ast's statements do not line up (a syntax one parser reads and the other does not)."""
 
@@ -559,6 +574,8 @@ class ParsedModule:
             if last is not None:
                 # libcst ends a compound statement where its last statement ends: no need to generate it
                 return first, self.lines(last.body[-1])[1]
+        if node is getattr(statement, "name", None) and _name_on_keyword_line(statement):
+            return first, first   # a def's or class's own name (evidence of `param`, `guard`): no codegen at all
         dropped = _headers().get(type(statement))
         if dropped is not None and node is not statement and isinstance(statement.body, cst.IndentedBlock) \
                 and not _inside_body(self, node, statement):
