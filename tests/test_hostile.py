@@ -192,6 +192,10 @@ def test_the_quick_proof_of_a_fine_shape_never_overrules_the_exact_scan():
             quick += 1
             assert _shape_limits(code) is None, code
     assert quick > 1000
+    # text that is not ASCII takes the regex's way to the brackets: the same answers
+    deep = "(" * (MAX_NESTING + 1) + "é" + ")" * (MAX_NESTING + 1)
+    assert not _clearly_fine(deep) and _shape_limits(deep) is not None
+    assert _clearly_fine("名前 = f(ü[1], {'ß': (2)})\n") and not _clearly_fine("ü = (\n")
     sources = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.py"))]
     assert all(_clearly_fine(without_strings_and_comments(source)) for source in sources if len(source) < 20_000)
 
