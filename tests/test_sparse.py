@@ -755,3 +755,18 @@ def test_alias_meanings_cost_linear_time_however_many_there_are(one_alias):
     small, large = characters_read(500), characters_read(2000)
     assert large < 5 * small, (small, large)   # four times the file: about four times the reading
     assert large < 60 * len(source(2000))
+
+
+@pytest.mark.parametrize("wrapper", [
+    "{imp}", "if x:\n    {imp}", "try:\n    pass\nexcept E:\n    {imp}", "try:\n    pass\nfinally:\n    {imp}",
+    "for a in b:\n    pass\nelse:\n    {imp}", "while c:\n    {imp}", "with m:\n    {imp}", "async def f():\n    {imp}",
+    "match v:\n    case 1:\n        {imp}", "class C:\n    def m(self):\n        {imp}",
+], ids=lambda w: w.split(":")[0].split()[0].strip("{}"))
+def test_an_import_binds_its_alias_wherever_it_stands(wrapper):
+    import ast
+
+    from leveraudit.extract.sparse import _imports
+
+    statement = ast.parse(wrapper.format(imp="from torch import load as L")).body[0]
+    assert _imports(statement) == {"L": {"torch.load"}}
+    assert _imports(ast.parse("x = (lambda: 1)()").body[0]) == {}

@@ -76,8 +76,15 @@ def _nested_statements(statement: ast.stmt):
             todo += case.body
 
 
+# statements that can hold an import: imports, and those with a body or cases (a simple statement has none)
+_MAY_IMPORT = frozenset(kind for kind in vars(ast).values() if isinstance(kind, type) and issubclass(kind, ast.stmt)
+                        and ({"body", "cases"} & set(kind._fields) or kind in (ast.Import, ast.ImportFrom)))
+
+
 def _imports(statement: ast.stmt) -> dict[str, set[str]]:
     """Names an `import` anywhere in `statement` binds, with what they stand for."""
+    if type(statement) not in _MAY_IMPORT:   # most module-level statements: no walk
+        return {}
     bound: dict[str, set[str]] = {}
     for node in _nested_statements(statement):
         if isinstance(node, ast.Import):
