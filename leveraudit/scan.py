@@ -28,8 +28,7 @@ SPARSE_PARSE = SPARSE_ENABLED
 
 def scan_file(rel: str, text: str, checks: list[tuple[str, object]], cli: bool) -> dict:
     """Everything the evaluation needs from one file; runs in worker processes, returns JSON data."""
-    wanted, split_classes, follow_names = segment_test(checks, cli)
-    module = parse_module(rel, text, wanted, split_classes, follow_names)
+    module = parse_module(rel, text, *segment_test(checks, cli))
     if isinstance(module, ParseFailure):
         return {"error": {"line": module.line, "column": module.column, "message": module.message}}
     try:
@@ -63,14 +62,15 @@ def scan_parsed(module, text: str, checks: list[tuple[str, object]], cli: bool) 
 
 def segment_test(checks: list[tuple[str, object]], cli: bool):
     """The test sparse parsing keeps a definition by (any check may hold a fact in it, or the CLI
-    extraction an option), whether a kept class's methods are tested one by one, and whether what
-    kept code names is kept too; (None, False, True) when the file must be parsed whole: a check
-    reads the whole module."""
+    extraction an option), whether a kept class's methods are tested one by one, whether what kept
+    code names is kept too, and whether a module-level import whose names kept code never uses may go
+    (no check's fact is an import itself); (None, False, True, False) when the file must be parsed
+    whole: a check reads the whole module."""
     if not SPARSE_PARSE:
-        return None, False, True
+        return None, False, True, False
     kinds = [(KINDS[check.kind], check) for _, check in checks]
     if any(kind.segment_relevant(check, "") is None for kind, check in kinds):
-        return None, False, True
+        return None, False, True, False
 
     def wanted(text: str) -> bool:
         return (cli and may_hold_options(text)) or any(kind.segment_relevant(check, text) for kind, check in kinds)
@@ -78,7 +78,8 @@ def segment_test(checks: list[tuple[str, object]], cli: bool):
     # the CLI extraction splits classes too: an option's program is its function's qualified name; it
     # follows names (a parser handed to a helper)
     return wanted, all(kind.splits_classes(check) for kind, check in kinds), \
-        cli or any(kind.follows_names(check) for kind, check in kinds)
+        cli or any(kind.follows_names(check) for kind, check in kinds), \
+        not any(kind.reads_imports(check) for kind, check in kinds)
 
 
 # seconds of analysis one file may take; beyond it the file is a diagnostic and the run goes on

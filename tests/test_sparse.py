@@ -477,7 +477,7 @@ def test_checks_local_to_their_definition_leave_out_what_kept_code_only_names(mo
     assert [e["line"] for e in evidence] == [4]
     assert json.loads(whole)["items"][0]["checks"][1]["status"] == "pass"
     monkeypatch.setattr(scan, "SPARSE_PARSE", True)
-    wanted, split, follow = scan.segment_test([(c, ch) for _, c, ch in spec.iter_checks()], cli=False)
+    wanted, split, follow, _ = scan.segment_test([(c, ch) for _, c, ch in spec.iter_checks()], cli=False)
     assert split and not follow
 
 
@@ -563,7 +563,7 @@ def test_the_cli_extraction_reads_the_same_options_from_a_sparse_parse():
     from leveraudit.extract.cli import extract_cli
 
     source = textwrap.dedent(CLI_SHAPES)
-    wanted, split, follow = scan.segment_test([], cli=True)
+    wanted, split, follow, _ = scan.segment_test([], cli=True)
     assert follow   # a parser handed to a helper: the CLI extraction follows names
     sparse_module = parse_module("cli.py", source, wanted, split, follow)
     whole = parse_module("cli.py", source)
@@ -770,3 +770,59 @@ def test_an_import_binds_its_alias_wherever_it_stands(wrapper):
     statement = ast.parse(wrapper.format(imp="from torch import load as L")).body[0]
     assert _imports(statement) == {"L": {"torch.load"}}
     assert _imports(ast.parse("x = (lambda: 1)()").body[0]) == {}
+
+
+UNUSED_IMPORTS = '''\
+from __future__ import annotations
+import os
+import torch
+import numpy as np, json
+from .helpers import (
+    build,
+    load_weights as lw,
+)
+from pkg import *
+import a; import b
+from typing import Any  # only the left-out definition uses it
+
+
+def needed(model, path):
+    state = torch.load(path)
+    return lw(model, state, np)
+
+
+def not_needed(x: Any):
+    return os.path.join(x)
+'''
+
+
+def test_a_module_level_import_no_kept_code_uses_is_left_out():
+    result = sparse_source(UNUSED_IMPORTS, lambda text: "torch.load" in text, True, True, drop_imports=True)
+    kept = result.text.splitlines()
+    assert result.blanked == 1 and result.imports_left_out == 2   # not_needed; `os` and `Any`
+    assert "import os" not in kept and not any("typing" in line for line in kept)
+    # kept: the future import, what the kept code uses (also through an alias, and any name of a
+    # statement), a star import, two imports sharing a line
+    for line in ["from __future__ import annotations", "import torch", "import numpy as np, json",
+                 "    load_weights as lw,", "from pkg import *", "import a; import b"]:
+        assert line in kept, line
+    assert [type(s).__name__ for s in result.body] == ["ImportFrom", "Import", "Import", "ImportFrom", "ImportFrom",
+                                                        "Import", "Import", "FunctionDef"]
+    lines = UNUSED_IMPORTS.split("\n")
+    assert all(lines[original - 1] == line for original, line in zip(result.line_map, result.text.split("\n")))
+    # without the switch (a check whose fact may be an import itself) every import stays
+    assert sparse_source(UNUSED_IMPORTS, lambda text: "torch.load" in text, True, True).imports_left_out == 0
+
+
+def test_a_pattern_that_matches_an_import_keeps_every_import(tmp_path, monkeypatch):
+    from leveraudit.checks import KINDS
+    from leveraudit.spec import parse_spec
+    from tests.conftest import one_check_spec, write_tree
+
+    spec = parse_spec(one_check_spec({"kind": "pattern", "pattern": "import pickle", "negate": True}))
+    assert KINDS["pattern"].reads_imports(spec.items[0].checks[0])
+    assert not KINDS["pattern"].reads_imports(parse_spec(one_check_spec({"kind": "pattern", "pattern": "pickle.load($X)"})).items[0].checks[0])
+    root = write_tree(tmp_path / "tree", {"m.py": "import pickle\n\n\ndef f():\n    return 1\n\n\ndef g():\n    return 2\n"})
+    sparse_report, _ = _report(spec, root, True, monkeypatch)
+    whole, _ = _report(spec, root, False, monkeypatch)
+    assert sparse_report == whole and json.loads(whole)["items"][0]["status"] == "fail"   # the import is found

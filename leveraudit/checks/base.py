@@ -213,6 +213,12 @@ class CheckKind:
         the module-level statements (always kept), read without resolving names."""
         return True
 
+    def reads_imports(self, check) -> bool:
+        """Whether a fact may be an `import` statement itself (a pattern that matches one). Otherwise a
+        check sees imports only through the names they bind (`module.resolve`, the data flow), so sparse
+        parsing may leave out a module-level import none of whose names the kept code uses."""
+        return False
+
     def scan(self, check, module: ParsedModule) -> list[dict]:
         return []
 

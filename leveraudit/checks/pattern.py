@@ -54,6 +54,10 @@ class PatternKind(CheckKind):
         return any(all(w in text for w in pattern_words(p)) and has_names(text, pattern_names(p))
                    for p in check.pattern)
 
+    def reads_imports(self, check):
+        # a pattern (or the pattern it must lie inside) may be an import statement
+        return any(re.search(r"\bimport\b", p) for p in [*check.pattern, check.inside or ""])
+
     def follows_names(self, check):
         # without `follow` a match is the code of its definition alone; liveness is decided within its
         # function, constants and import aliases at module level

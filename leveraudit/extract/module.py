@@ -902,16 +902,17 @@ def parse_unvalidated(text: str) -> cst.Module:
 
 
 def parse_module(rel: str, text: str, wanted: Callable[[str], bool] | None = None,
-                 split_classes: bool = False, follow_names: bool = True) -> ParsedModule | ParseFailure:
+                 split_classes: bool = False, follow_names: bool = True,
+                 drop_imports: bool = False) -> ParsedModule | ParseFailure:
     """The file's tree, or why it has none. With `wanted` (a test of a top-level definition's text),
     definitions no check can look at are left out of the parse (`extract/sparse.py`); the limits and
     any syntax error are still decided on the whole file."""
     reason = too_complex(text)
     if reason is not None:
         return ParseFailure(rel, 1, 1, reason)
-    sparse = sparse_source(text, wanted, split_classes, follow_names) if wanted is not None else None
+    sparse = sparse_source(text, wanted, split_classes, follow_names, drop_imports) if wanted is not None else None
     statements = None
-    if sparse is not None and sparse.blanked:
+    if sparse is not None and (sparse.blanked or sparse.imports_left_out):
         try:
             return ParsedModule(rel, sparse.text, parse_unvalidated(sparse.text), sparse.body, sparse.blanked,
                                 sparse.line_map)

@@ -21,7 +21,9 @@ cost stays linear on a hostile file.
 A file is parsed whole when any of its checks is not local to definitions (flows, branches), when
 CPython's parser refuses it (the syntax error is then libcst's to report, exactly as before), when
 its lines end in `\\r`, or when a cheap estimate says too little would be left out to pay for
-CPython's parse of it. The CLI extraction is local too: a definition that cannot hold an option
+CPython's parse of it. A module-level import none of whose names the kept code uses is left out
+too, unless some check's fact may be an import statement itself (`CheckKind.reads_imports`): a check
+meets an import only through the names it binds. The CLI extraction is local too: a definition that cannot hold an option
 (extract.cli.may_hold_options) is left out like any other. `LEVERAUDIT_SPARSE=0` turns it off;
 reports are identical either way (tests/test_sparse.py).
 """
@@ -47,6 +49,7 @@ class SparseSource:
     blanked: int              # definitions left out
     # the original line of each line of `text` (None: `text` is the source itself)
     line_map: list[int] | None = None
+    imports_left_out: int = 0  # module-level imports none of whose names the kept code uses (drop_imports)
 
 
 @dataclass
@@ -165,13 +168,15 @@ def _worth_trying(text: str, wanted: Callable[[str], bool], split_classes: bool)
 
 
 def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool = False,
-                  follow_names: bool = True) -> SparseSource | None:
+                  follow_names: bool = True, drop_imports: bool = False) -> SparseSource | None:
     """The source with the top-level definitions `wanted` refuses (and nothing kept names) blanked,
     and with `split_classes` the unneeded methods of a kept class too (`blanked` 0: nothing to leave
     out); None when the file must be parsed whole without CPython's statements.
 
     Without `follow_names` (every check's facts lie in their own definition's text, read without
-    resolving names) nothing is kept for being named: there is no closure."""
+    resolving names) nothing is kept for being named: there is no closure. With `drop_imports` (no
+    check's fact can be an import statement itself) a module-level `import` / `from ... import` none
+    of whose names occurs in the kept code is left out too (`_unused_imports`)."""
     if "\r" in text or not _worth_trying(text, wanted, split_classes):
         return None
     try:
@@ -298,18 +303,55 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
                     kept_words |= new
                     todo += [word for word in new if word in waiting]
     dropped = [item for item in segments if not item.kept]
-    if not dropped:   # parsed whole; CPython's statements still spare the evidence lines a second parse
+    unused = _unused_imports(tree.body, lines, dropped) if drop_imports else []
+    if not dropped and not unused:   # parsed whole; CPython's statements still spare the evidence lines a second parse
         return SparseSource(text, tree.body, 0)
     # the left-out lines are removed, not emptied: libcst makes a node of every empty line (a third of
     # its parse of a sparse file); positions come from CPython's statements of the original, and
     # `line_map` takes any other line back to where it was
     left_out = bytearray(len(lines) + 1)
-    for item in dropped:
-        left_out[item.first:item.last + 1] = b"\1" * (item.last - item.first + 1)
+    for first, last in [(item.first, item.last) for item in dropped] + [(s.lineno, s.end_lineno) for s in unused]:
+        left_out[first:last + 1] = b"\1" * (last - first + 1)
     line_map = [number for number in range(1, len(lines) + 1) if not left_out[number]]
-    gone = {id(item.statement) for item in dropped}
+    gone = {id(item.statement) for item in dropped} | {id(statement) for statement in unused}
     for item in top:
         if item.split:
             item.statement.body = [s for s in item.statement.body if id(s) not in gone]
     return SparseSource("\n".join([lines[number - 1] for number in line_map]),
-                        [s for s in tree.body if id(s) not in gone], len(dropped), line_map)
+                        [s for s in tree.body if id(s) not in gone], len(dropped), line_map, len(unused))
+
+
+def _bound_names(statement: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(statement, ast.Import):
+        return [alias.asname or alias.name.split(".")[0] for alias in statement.names]
+    return [alias.asname or alias.name for alias in statement.names]
+
+
+def _unused_imports(body: list[ast.stmt], lines: list[str], dropped: list[_Segment]) -> list[ast.stmt]:
+    """The module-level imports a check can never meet: each alone on its lines (`import os; x = 1`
+    stays), not `from __future__` (it changes how the rest parses) nor `*` (its names are unknown), and
+    none of whose names occurs as a word in what is kept (the kept definitions and every other
+    module-level statement; strings and comments count, which only keeps more). A check sees an
+    import only through a name it binds (`module.resolve`, the data flow), and a name the kept code
+    never says is never asked about."""
+    candidates = []
+    for index, statement in enumerate(body):
+        if type(statement) not in (ast.Import, ast.ImportFrom):
+            continue
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            continue
+        names = _bound_names(statement)
+        if "*" in names:
+            continue
+        before = body[index - 1].end_lineno if index else 0
+        after = body[index + 1].lineno if index + 1 < len(body) else len(lines) + 1
+        if before < statement.lineno and statement.end_lineno < after:
+            candidates.append((statement, names))
+    if not candidates:
+        return []
+    skipped = bytearray(len(lines) + 1)
+    for first, last in [(item.first, item.last) for item in dropped] + \
+            [(statement.lineno, statement.end_lineno) for statement, _ in candidates]:
+        skipped[first:last + 1] = b"\1" * (last - first + 1)
+    kept_words = _words("\n".join(line for number, line in enumerate(lines, 1) if not skipped[number]))
+    return [statement for statement, names in candidates if not any(name in kept_words for name in names)]
