@@ -11,6 +11,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leveraudit import scan, warmpool
 from leveraudit.analysis.programs import compute_scope
@@ -23,10 +24,12 @@ from leveraudit.extract.discover import (FileRef, GlobSet, Skipped, discover, re
                                          read_tree_config)
 from leveraudit.extract.module import code_text
 from leveraudit.records import record
-from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
 from leveraudit.spec.models import Spec
 from leveraudit.suppress import SUPPRESSED, apply_suppressions
 from leveraudit.surface import CLI_MARKERS, Surface
+
+if TYPE_CHECKING:
+    from leveraudit.report.model import Report
 
 _CLI_MARKERS = ("add_argument", "set_defaults", "typer", "click", "Option(")
 
@@ -325,6 +328,10 @@ def _run_audit(spec: Spec, root: Path, *, spec_path: str, cache_dir: Path | None
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    # the report's models are imported only now, while nothing waits on this process: before the workers
+    # were busy, they were start-up time on the CLI's critical path
+    from leveraudit.report.model import CheckResult, Diagnostic, ItemResult, Report, Summary
+
     stats.skipped = len(skipped)
     index.save()
     stats.parsed = len(todo)
