@@ -27,7 +27,9 @@ class Record:
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.__dict__ == self.__dict__
 
-    __hash__ = None   # fields may be lists
+    def __hash__(self) -> int:
+        # as a frozen model's: of its fields, so a record holding a list is unhashable like its model
+        return hash(tuple(self.__dict__.items()))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if k != "_model")

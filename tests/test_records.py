@@ -56,6 +56,16 @@ def test_records_share_the_models_methods_and_are_frozen():
     with pytest.raises(AttributeError, match="frozen"):
         copied.equals = 2
     assert copied != record(Constraint(equals=2)) and copied == record(Constraint(equals=1))
+    # hashable where the model is (a cache keyed by check would work alike), equal records hash alike
+    assert hash(copied) == hash(record(Constraint(equals=1)))
+    for model in (Constraint(**{"in": [1, 2]}), Localized(en="a"), *[c for _, _, c in load_spec(SPECS[0]).iter_checks()]):
+        try:
+            hash(model)
+        except TypeError:
+            with pytest.raises(TypeError):
+                hash(record(model))
+        else:
+            hash(record(model))
 
 
 @pytest.mark.parametrize("spec_path", SPECS, ids=lambda p: p.name)
