@@ -912,7 +912,7 @@ def parse_module(rel: str, text: str, wanted: Callable[[str], bool] | None = Non
         return ParseFailure(rel, 1, 1, reason)
     sparse = sparse_source(text, wanted, split_classes, follow_names, drop_imports) if wanted is not None else None
     statements = None
-    if sparse is not None and (sparse.blanked or sparse.imports_left_out):
+    if sparse is not None and sparse.line_map is not None:   # something was left out
         try:
             return ParsedModule(rel, sparse.text, parse_unvalidated(sparse.text), sparse.body, sparse.blanked,
                                 sparse.line_map)

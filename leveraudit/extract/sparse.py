@@ -113,6 +113,14 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text)) | {"self." + name for name in _SELF_ATTRIBUTE.findall(text)}
 
 
+def _marked(size: int, spans) -> bytearray:
+    """`size + 1` flags (index = 1-based line), set on every line of each inclusive (first, last) span."""
+    flags = bytearray(size + 1)
+    for first, last in spans:
+        flags[first:last + 1] = b"\1" * (last - first + 1)
+    return flags
+
+
 def _first_line(statement: ast.stmt) -> int:
     return min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
 
@@ -289,9 +297,7 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             for trigger in item.triggers:
                 waiting.setdefault(trigger, []).append(item)
     if waiting:   # words are collected from kept text only: a left-out definition needs just its triggers
-        in_segment = bytearray(len(lines) + 1)
-        for item in top:
-            in_segment[item.first:item.last + 1] = b"\1" * (item.last - item.first + 1)
+        in_segment = _marked(len(lines), [(item.first, item.last) for item in top])
         kept_texts.append("\n".join(l for n, l in enumerate(lines, 1) if not in_segment[n]))
         kept_words = set().union(*map(_words, kept_texts))
         todo = [word for word in waiting if word in kept_words]
@@ -309,9 +315,8 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
     # the left-out lines are removed, not emptied: libcst makes a node of every empty line (a third of
     # its parse of a sparse file); positions come from CPython's statements of the original, and
     # `line_map` takes any other line back to where it was
-    left_out = bytearray(len(lines) + 1)
-    for first, last in [(item.first, item.last) for item in dropped] + [(s.lineno, s.end_lineno) for s in unused]:
-        left_out[first:last + 1] = b"\1" * (last - first + 1)
+    left_out = _marked(len(lines), [(item.first, item.last) for item in dropped] +
+                       [(statement.lineno, statement.end_lineno) for statement in unused])
     line_map = [number for number in range(1, len(lines) + 1) if not left_out[number]]
     gone = {id(item.statement) for item in dropped} | {id(statement) for statement in unused}
     for item in top:
@@ -319,12 +324,6 @@ def sparse_source(text: str, wanted: Callable[[str], bool], split_classes: bool 
             item.statement.body = [s for s in item.statement.body if id(s) not in gone]
     return SparseSource("\n".join([lines[number - 1] for number in line_map]),
                         [s for s in tree.body if id(s) not in gone], len(dropped), line_map, len(unused))
-
-
-def _bound_names(statement: ast.Import | ast.ImportFrom) -> list[str]:
-    if isinstance(statement, ast.Import):
-        return [alias.asname or alias.name.split(".")[0] for alias in statement.names]
-    return [alias.asname or alias.name for alias in statement.names]
 
 
 def _unused_imports(body: list[ast.stmt], lines: list[str], dropped: list[_Segment]) -> list[ast.stmt]:
@@ -340,18 +339,16 @@ def _unused_imports(body: list[ast.stmt], lines: list[str], dropped: list[_Segme
             continue
         if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
             continue
-        names = _bound_names(statement)
-        if "*" in names:
+        if any(alias.name == "*" for alias in statement.names):
             continue
+        names = _imports(statement).keys()
         before = body[index - 1].end_lineno if index else 0
         after = body[index + 1].lineno if index + 1 < len(body) else len(lines) + 1
         if before < statement.lineno and statement.end_lineno < after:
             candidates.append((statement, names))
     if not candidates:
         return []
-    skipped = bytearray(len(lines) + 1)
-    for first, last in [(item.first, item.last) for item in dropped] + \
-            [(statement.lineno, statement.end_lineno) for statement, _ in candidates]:
-        skipped[first:last + 1] = b"\1" * (last - first + 1)
+    skipped = _marked(len(lines), [(item.first, item.last) for item in dropped] +
+                      [(statement.lineno, statement.end_lineno) for statement, _ in candidates])
     kept_words = _words("\n".join(line for number, line in enumerate(lines, 1) if not skipped[number]))
     return [statement for statement, names in candidates if not any(name in kept_words for name in names)]
