@@ -800,12 +800,12 @@ _ONLY_BRACKETS = str.maketrans({**{chr(c): None for c in range(128) if chr(c) no
 _STRING_OR_COMMENT = re.compile(rf'(?=["\'#])(?:(?P<string>{_STRING_BODY})|#[^\n]*)')
 
 
-def _blank(match: re.Match, _f: str = "fF") -> str:
+def _blank(match: re.Match) -> str:
     # called for every string and comment of every file the exact pre-filter stage reads: plain indexing
     text, start = match.string, match.start()
     if text[start] == "#":   # a comment (a string starts with its quote)
         return " "
-    if (start > 0 and text[start - 1] in _f) or (start > 1 and text[start - 2] in _f):
+    if (start > 0 and text[start - 1] in "fF") or (start > 1 and text[start - 2] in "fF"):
         return match.group(0)     # `f"`, `rf"`, `Fr'`: an f-string's fields are code, kept whole (so is
     return " "                    # the string after `if "`, which is safe: keeping more never loses a file
 
